@@ -1,0 +1,987 @@
+#!/usr/bin/env python3
+"""A small, fast, scriptable OpenAI-compatible chat-completions server for tests and benchmarks.
+
+Run it as a program::
+
+    python tests/llm_server.py --port 0 --latency-ms 50 --script replies.json
+
+It prints exactly one line ``LISTENING <port>`` on stdout once it accepts connections and serves
+until SIGTERM/SIGINT.  Or drive it from Python (no aiohttp/openai import in the test process)::
+
+    with LLMServer(latency_ms=5) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test")
+        server.configure(script={"replies": {"2+2?": "4"}}, error_rate=0.1)
+        ...
+        server.stats(), server.requests(), server.reset()
+
+Endpoints: ``POST /v1/chat/completions`` (``stream`` supported), ``GET /v1/models``,
+``GET /health`` and the control API under ``/_control/`` (``config`` GET/POST, ``reset`` POST,
+``stats`` GET, ``requests`` GET).
+
+Script format (all parts optional)::
+
+    {"default": "fallback reply" | null,
+     "replies": {"<exact last user message>": "reply",
+                 "sha256:<hex digest of the last user message>": "reply",
+                 "<other>": ["1st reply", "2nd reply", "last one repeats"]},
+     "models": {"model-a": {"default": ..., "replies": {...}}}}
+
+Lookup order: ``models[model].replies``, ``models[model].default``, top-level ``replies``,
+top-level ``default``; when nothing matches the last user message is echoed.  A reply is a
+string, ``null`` (echo), a list of replies (successive requests with that content; the last one
+repeats) or an object ``{"content": str, "finish_reason": str, "delay_ms": float,
+"status": int, "message": str, "hang": bool, "close": bool}`` for per-prompt faults.
+
+Order of checks for a chat request: api key (401) -> JSON/shape (400) -> ``max_inflight`` (429)
+-> ``fail_first`` (500) -> ``error_rate`` -> ``hang``/``close`` -> scripted reply -> latency.
+Injected errors (everything before the scripted reply) are answered immediately; scripted
+replies, including scripted error statuses, wait ``latency_ms`` (+ jitter) first.  Every injected
+429 or 5xx carries ``Retry-After: <retry_after>`` (unless it is null) and ``retry-after-ms``
+when configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import copy
+import hashlib
+import json
+import os
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from aiohttp import web
+
+DEFAULT_MODEL = "test-model"
+MAX_RECORDED = 10_000
+
+#: Every runtime setting and its default.  ``LLMServer(**settings)``, ``.configure(**settings)``
+#: and the command-line options all use these names.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "latency_ms": 0.0,
+    "jitter_ms": 0.0,
+    "script": None,
+    "error_rate": 0.0,
+    "error_codes": [500, 429],
+    "retry_after": 0,
+    "retry_after_ms": None,
+    "max_inflight": 0,
+    "fail_first": 0,
+    "api_key": None,
+    "seed": 0,
+    "hang": False,
+    "close": False,
+}
+
+_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "not_found"),
+    408: ("timeout", None),
+    409: ("conflict", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_SCRIPT_KEYS = {"default", "replies", "models"}
+_REPLY_KEYS = {"content", "finish_reason", "delay_ms", "status", "message", "hang", "close"}
+_WORD = re.compile(r"\S+")
+_PIECE = re.compile(r"\s*\S+")
+
+
+# --------------------------------------------------------------------------------------------
+# settings and scripts (pure Python, shared by the server and the helper)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_reply(value: Any, where: str, *, allow_list: bool = True) -> None:
+    if value is None or isinstance(value, str):
+        return
+    if isinstance(value, list) and allow_list:
+        if not value:
+            raise ValueError(f"{where}: a reply list must not be empty")
+        for i, item in enumerate(value):
+            _check_reply(item, f"{where}[{i}]", allow_list=False)
+        return
+    if isinstance(value, dict):
+        unknown = set(value) - _REPLY_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown reply keys {sorted(unknown)}")
+        if "content" in value and not isinstance(value["content"], str | None):
+            raise ValueError(f"{where}: 'content' must be a string")
+        if "status" in value and not isinstance(value["status"], int):
+            raise ValueError(f"{where}: 'status' must be an integer")
+        return
+    raise ValueError(f"{where}: a reply must be a string, null, a list or an object")
+
+
+def _check_scope(scope: Any, where: str) -> None:
+    if not isinstance(scope, dict):
+        raise ValueError(f"{where} must be an object")
+    _check_reply(scope.get("default"), f"{where}.default")
+    replies = scope.get("replies", {})
+    if not isinstance(replies, dict):
+        raise ValueError(f"{where}.replies must be an object")
+    for key, value in replies.items():
+        _check_reply(value, f"{where}.replies[{key!r}]")
+
+
+def load_script(script: Any) -> dict[str, Any] | None:
+    """Validate a script given as a dict, a JSON file path or None; return the dict."""
+    if script is None:
+        return None
+    if isinstance(script, str | os.PathLike):
+        script = json.loads(Path(script).read_text(encoding="utf-8"))
+    if not isinstance(script, dict):
+        raise ValueError("a script must be a JSON object")
+    unknown = set(script) - _SCRIPT_KEYS
+    if unknown:
+        raise ValueError(f"unknown script keys {sorted(unknown)}; expected {sorted(_SCRIPT_KEYS)}")
+    _check_scope(script, "script")
+    models = script.get("models", {})
+    if not isinstance(models, dict):
+        raise ValueError("script.models must be an object")
+    for name, scope in models.items():
+        if not isinstance(scope, dict) or set(scope) - {"default", "replies"}:
+            raise ValueError(f"script.models[{name!r}] must be an object with default/replies")
+        _check_scope(scope, f"script.models[{name!r}]")
+    return script
+
+
+def _opt_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be an integer or null")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0")
+    return number
+
+
+def normalize_settings(updates: dict[str, Any]) -> dict[str, Any]:
+    """Validate and coerce a (partial) settings mapping; raise ValueError on a bad one."""
+    unknown = set(updates) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_SETTINGS)}")
+    out: dict[str, Any] = {}
+    for name, value in updates.items():
+        if name in ("latency_ms", "jitter_ms"):
+            number = float(value or 0)
+            if number < 0:
+                raise ValueError(f"{name} must be >= 0")
+            out[name] = number
+        elif name == "error_rate":
+            rate = float(value or 0)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError("error_rate must be within [0, 1]")
+            out[name] = rate
+        elif name == "error_codes":
+            if isinstance(value, str):
+                value = [part for part in value.split(",") if part.strip()]
+            if isinstance(value, int):
+                value = [value]
+            codes = [int(code) for code in value]
+            if not codes or any(not 400 <= code <= 599 for code in codes):
+                raise ValueError("error_codes must be a non-empty list of 4xx/5xx codes")
+            out[name] = codes
+        elif name in ("retry_after", "retry_after_ms"):
+            out[name] = _opt_int(value, name)
+        elif name in ("max_inflight", "fail_first"):
+            out[name] = _opt_int(value, name) or 0
+        elif name == "seed":
+            out[name] = int(value or 0)
+        elif name == "api_key":
+            out[name] = str(value) if value else None
+        elif name in ("hang", "close"):
+            out[name] = bool(value)
+        elif name == "script":
+            out[name] = load_script(value)
+    return out
+
+
+def _text_of(content: Any) -> str:
+    """Text of a message ``content``: a string or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, str):
+                texts.append(part)
+        return "\n".join(texts)
+    return ""
+
+
+def _truncate_words(text: str, max_words: int) -> tuple[str, int, bool]:
+    """Cut ``text`` after ``max_words`` words; return (text, word count, truncated)."""
+    matches = _WORD.findall(text)
+    if len(matches) <= max_words:
+        return text, len(matches), False
+    if max_words <= 0:
+        return "", 0, True
+    end = 0
+    for i, match in enumerate(_WORD.finditer(text)):
+        if i == max_words - 1:
+            end = match.end()
+            break
+    return text[:end], max_words, True
+
+
+# --------------------------------------------------------------------------------------------
+# the aiohttp server (aiohttp is only imported by run_server / the program)
+# --------------------------------------------------------------------------------------------
+
+
+class _App:
+    """All server state plus the request handlers."""
+
+    def __init__(self, settings: dict[str, Any], web_module: Any) -> None:
+        self.web = web_module
+        self.startup = copy.deepcopy(settings)
+        self.settings: dict[str, Any] = {}
+        self.counter = 0
+        self.in_flight = 0
+        self._apply_settings(copy.deepcopy(settings))
+        self._clear_state()
+
+    # ---- state -------------------------------------------------------------------------
+
+    def _apply_settings(self, new: dict[str, Any]) -> None:
+        self.settings.update(new)
+        if "seed" in new:
+            self._seed_rngs()
+        if "script" in new:
+            self._compile_script()
+
+    def _seed_rngs(self) -> None:
+        seed = self.settings["seed"]
+        self.error_rng = random.Random(seed)
+        self.jitter_rng = random.Random(f"jitter-{seed}")
+
+    def _compile_script(self) -> None:
+        script = self.settings["script"] or {}
+        models = script.get("models") or {}
+        self.model_scopes: dict[str, tuple[dict[str, Any], bool]] = {
+            name: self._compile_replies(scope.get("replies")) for name, scope in models.items()
+        }
+        self.model_defaults = {name: scope.get("default") for name, scope in models.items()}
+        self.top_scope = self._compile_replies(script.get("replies"))
+        self.top_default = script.get("default")
+        self.model_names = list(models) or [DEFAULT_MODEL]
+
+    @staticmethod
+    def _compile_replies(replies: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+        table: dict[str, Any] = {}
+        has_hash = False
+        for key, value in (replies or {}).items():
+            if key.startswith("sha256:"):
+                key = "sha256:" + key[7:].strip().lower()
+                has_hash = True
+            table[key] = value
+        return table, has_hash
+
+    def _clear_state(self) -> None:
+        self.started = time.time()
+        self.total = 0
+        self.by_model: collections.Counter[str] = collections.Counter()
+        self.by_status: collections.Counter[int] = collections.Counter()
+        self.injected: collections.Counter[str] = collections.Counter()
+        self.max_in_flight = self.in_flight
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.streamed = 0
+        self.recorded: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_RECORDED)
+        self.attempts: dict[str, int] = {}
+        self.sequence: dict[tuple[str, str], int] = {}
+
+    def reset(self) -> None:
+        self.settings = {}
+        self._apply_settings(copy.deepcopy(self.startup))
+        self._clear_state()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.total,
+            "by_model": dict(self.by_model),
+            "by_status": {str(code): n for code, n in sorted(self.by_status.items())},
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "injected": dict(self.injected),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "streamed": self.streamed,
+            "distinct_bodies": len(self.attempts),
+            "uptime_s": round(time.time() - self.started, 3),
+        }
+
+    # ---- responses ---------------------------------------------------------------------
+
+    def _json(self, payload: Any, status: int = 200) -> web.Response:
+        response: web.Response = self.web.Response(
+            body=json.dumps(payload).encode(), status=status, content_type="application/json"
+        )
+        return response
+
+    def _error(
+        self, status: int, message: str, *, retry: bool = False, code: str | None = None
+    ) -> web.Response:
+        err_type, default_code = _ERROR_TYPES.get(
+            status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+        )
+        body = {
+            "error": {
+                "message": message,
+                "type": err_type,
+                "param": None,
+                "code": code or default_code or err_type,
+            }
+        }
+        response = self._json(body, status)
+        if retry and (status == 429 or status >= 500):
+            retry_after = self.settings["retry_after"]
+            if retry_after is not None:
+                response.headers["Retry-After"] = str(retry_after)
+            retry_after_ms = self.settings["retry_after_ms"]
+            if retry_after_ms is not None:
+                response.headers["retry-after-ms"] = str(retry_after_ms)
+        return response
+
+    # ---- chat completions --------------------------------------------------------------
+
+    def _resolve(self, model: str, text: str) -> Any:
+        """The scripted reply for ``text`` (a string, None for echo, or a reply object)."""
+        digest: str | None = None
+        scopes: list[tuple[str, tuple[dict[str, Any], bool]]] = []
+        model_scope = self.model_scopes.get(model)
+        if model_scope is not None:
+            scopes.append((f"models/{model}", model_scope))
+        for i, (name, (table, has_hash)) in enumerate([*scopes, ("", self.top_scope)]):
+            if table:
+                key: str | None = text if text in table else None
+                if key is None and has_hash:
+                    if digest is None:
+                        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+                    if digest in table:
+                        key = digest
+                if key is not None:
+                    return self._pick(name, key, table[key])
+            if i == 0 and model_scope is not None:
+                default = self.model_defaults.get(model)
+                if default is not None:
+                    return self._pick(name, "\x00default", default)
+        if self.top_default is not None:
+            return self._pick("", "\x00default", self.top_default)
+        return None
+
+    def _pick(self, scope: str, key: str, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        index = self.sequence.get((scope, key), 0)
+        self.sequence[(scope, key)] = index + 1
+        return value[min(index, len(value) - 1)]
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        self.total += 1
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        auth = request.headers.get("Authorization")
+        entry: dict[str, Any] = {
+            "seq": self.total,
+            "time": time.time(),
+            "path": request.path,
+            "body": None,
+            "headers": headers,
+            "authorization": auth is not None,
+            "status": None,
+        }
+        self.recorded.append(entry)
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            entry["raw"] = raw[:10_000].decode("utf-8", "replace")
+            body = None
+        entry["body"] = body
+        model = body.get("model") if isinstance(body, dict) else None
+        if isinstance(model, str):
+            self.by_model[model] += 1
+        response = self._reject(body, auth)
+        if response is not None:
+            return self._finish(entry, response)
+        assert isinstance(body, dict)
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        try:
+            return self._finish(entry, await self._complete(request, body, entry))
+        finally:
+            self.in_flight -= 1
+
+    def _finish(self, entry: dict[str, Any], response: web.StreamResponse) -> web.StreamResponse:
+        entry["status"] = response.status
+        self.by_status[response.status] += 1
+        if not response.prepared:
+            response.headers["x-request-id"] = f"req_{entry['seq']:012x}"
+        return response
+
+    def _reject(self, body: Any, auth: str | None) -> web.Response | None:
+        """Errors answered before the request counts as in flight."""
+        settings = self.settings
+        api_key = settings["api_key"]
+        if api_key is not None and auth != f"Bearer {api_key}":
+            self.injected["auth"] += 1
+            return self._error(401, "Incorrect API key provided.")
+        if not isinstance(body, dict):
+            return self._error(400, "The request body is not a JSON object.")
+        if not isinstance(body.get("model"), str):
+            return self._error(400, "you must provide a model parameter", code="missing_model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return self._error(400, "'messages' must be a non-empty array", code="bad_messages")
+        max_inflight = settings["max_inflight"]
+        if max_inflight and self.in_flight >= max_inflight:
+            self.injected["max_inflight"] += 1
+            return self._error(
+                429, f"Rate limit reached: more than {max_inflight} requests in flight", retry=True
+            )
+        return None
+
+    async def _complete(
+        self, request: web.Request, body: dict[str, Any], entry: dict[str, Any]
+    ) -> web.StreamResponse:
+        settings = self.settings
+        model: str = body["model"]
+        messages: list[Any] = body["messages"]
+        fail_first = settings["fail_first"]
+        if fail_first:
+            key = hashlib.sha256(
+                json.dumps([model, messages], sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+            attempt = self.attempts.get(key, 0) + 1
+            self.attempts[key] = attempt
+            if attempt <= fail_first:
+                self.injected["fail_first"] += 1
+                return self._error(
+                    500, f"Injected failure (attempt {attempt} of {fail_first})", retry=True
+                )
+        error_rate = settings["error_rate"]
+        if error_rate and self.error_rng.random() < error_rate:
+            status = self.error_rng.choice(settings["error_codes"])
+            self.injected["error_rate"] += 1
+            return self._error(status, f"Injected error {status}", retry=True)
+        if settings["hang"]:
+            return await self._hang()
+        if settings["close"]:
+            return self._close(request)
+
+        texts = []
+        last_user = ""
+        for message in messages:
+            text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+            texts.append(text)
+            if isinstance(message, dict) and message.get("role") == "user":
+                last_user = text
+        reply = self._resolve(model, last_user)
+        finish_reason: str | None = None
+        extra_delay = 0.0
+        if isinstance(reply, dict):
+            if reply.get("hang"):
+                return await self._hang()
+            if reply.get("close"):
+                return self._close(request)
+            extra_delay = float(reply.get("delay_ms") or 0.0)
+            status = reply.get("status")
+            if status is not None and status >= 400:
+                await self._sleep(extra_delay)
+                self.injected["script"] += 1
+                message = reply.get("message") or f"Scripted error {status}"
+                return self._error(status, message, retry=True)
+            finish_reason = reply.get("finish_reason")
+            reply = reply.get("content")
+        content = last_user if reply is None else reply
+
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+            content, completion_tokens, truncated = _truncate_words(content, max_tokens)
+        else:
+            completion_tokens, truncated = len(content.split()), False
+        finish_reason = "length" if truncated else (finish_reason or "stop")
+        prompt_tokens = sum(len(text.split()) for text in texts)
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+        await self._sleep(extra_delay)
+        self.counter += 1
+        completion_id = f"chatcmpl-{self.counter:024x}"
+        created = int(time.time())
+        if body.get("stream"):
+            self.streamed += 1
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            return await self._stream(
+                request, completion_id, created, model, content, finish_reason, usage, include_usage
+            )
+        return self._json(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": usage,
+                "system_fingerprint": "fp_llm_server",
+            }
+        )
+
+    async def _sleep(self, extra_ms: float = 0.0) -> None:
+        delay = self.settings["latency_ms"] + extra_ms
+        jitter = self.settings["jitter_ms"]
+        if jitter:
+            delay += self.jitter_rng.uniform(0.0, jitter)
+        if delay > 0:
+            await asyncio.sleep(delay / 1000.0)
+
+    async def _hang(self) -> web.Response:
+        """Never answer; the handler is cancelled when the client goes away or on shutdown."""
+        self.injected["hang"] += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def _close(self, request: web.Request) -> web.Response:
+        """Drop the connection without answering."""
+        self.injected["close"] += 1
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError
+
+    async def _stream(
+        self,
+        request: web.Request,
+        completion_id: str,
+        created: int,
+        model: str,
+        content: str,
+        finish_reason: str,
+        usage: dict[str, int],
+        include_usage: bool,
+    ) -> web.StreamResponse:
+        base = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_llm_server",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            payload: dict[str, Any] = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if include_usage:
+                payload["usage"] = None
+            return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+        parts = [chunk({"role": "assistant", "content": ""})]
+        parts.extend(chunk({"content": piece}) for piece in _PIECE.findall(content))
+        parts.append(chunk({}, finish_reason))
+        if include_usage:
+            payload = {**base, "choices": [], "usage": usage}
+            parts.append(b"data: " + json.dumps(payload).encode() + b"\n\n")
+        parts.append(b"data: [DONE]\n\n")
+        response: web.StreamResponse = self.web.StreamResponse(
+            status=200,
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+        )
+        await response.prepare(request)
+        await response.write(b"".join(parts))
+        await response.write_eof()
+        return response
+
+    # ---- other endpoints ---------------------------------------------------------------
+
+    async def models(self, request: web.Request) -> web.Response:
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "llm-server"}
+            for name in self.model_names
+        ]
+        return self._json({"object": "list", "data": data})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return self._json({"status": "ok"})
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        return self._json(self.settings)
+
+    async def post_config(self, request: web.Request) -> web.Response:
+        try:
+            updates = await request.json()
+            if not isinstance(updates, dict):
+                raise ValueError("the body must be a JSON object of settings")
+            self._apply_settings(normalize_settings(updates))
+        except (ValueError, TypeError, OSError) as exc:
+            return self._error(400, f"bad settings: {exc}")
+        return self._json(self.settings)
+
+    async def post_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return self._json(self.settings)
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return self._json(self.stats())
+
+    async def get_requests(self, request: web.Request) -> web.Response:
+        entries = list(self.recorded)
+        limit = request.query.get("limit", "")
+        if limit:
+            if not limit.isdigit():
+                return self._error(400, "limit must be a non-negative integer")
+            entries = entries[-int(limit) :] if int(limit) else []
+        return self._json(entries)
+
+    def make_app(self) -> web.Application:
+        app: web.Application = self.web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/_control/config", self.get_config)
+        app.router.add_post("/_control/config", self.post_config)
+        app.router.add_post("/_control/reset", self.post_reset)
+        app.router.add_get("/_control/stats", self.get_stats)
+        app.router.add_get("/_control/requests", self.get_requests)
+        return app
+
+
+async def run_server(host: str, port: int, settings: dict[str, Any]) -> int:
+    """Serve until SIGTERM/SIGINT; print ``LISTENING <port>`` once ready."""
+    from aiohttp import web as web_module
+
+    state = _App({**DEFAULT_SETTINGS, **settings}, web_module)
+    runner = web_module.AppRunner(
+        state.make_app(),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=0.5,
+        handler_cancellation=True,
+    )
+    await runner.setup()
+    site = web_module.TCPSite(runner, host, port, backlog=2048)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # Windows
+            loop.add_signal_handler(sig, stop.set)
+    sys.stdout.write(f"LISTENING {bound_port}\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--jitter-ms", type=float, default=0.0)
+    parser.add_argument("--script", default=None, help="JSON script file")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--error-codes", default="500,429")
+    parser.add_argument("--retry-after", type=int, default=0, help="-1 sends no Retry-After")
+    parser.add_argument("--retry-after-ms", type=int, default=None)
+    parser.add_argument("--max-inflight", type=int, default=0, help="0 means unlimited")
+    parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hang", action="store_true", help="never answer chat requests")
+    parser.add_argument("--close", action="store_true", help="drop chat connections")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        settings = normalize_settings(
+            {
+                "latency_ms": args.latency_ms,
+                "jitter_ms": args.jitter_ms,
+                "script": args.script,
+                "error_rate": args.error_rate,
+                "error_codes": args.error_codes,
+                "retry_after": None if args.retry_after < 0 else args.retry_after,
+                "retry_after_ms": args.retry_after_ms,
+                "max_inflight": args.max_inflight,
+                "fail_first": args.fail_first,
+                "api_key": args.api_key,
+                "seed": args.seed,
+                "hang": args.hang,
+                "close": args.close,
+            }
+        )
+    except (ValueError, OSError) as exc:
+        print(f"llm_server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_server(args.host, args.port, settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+# --------------------------------------------------------------------------------------------
+# the helper: start the program as a subprocess and control it over HTTP (stdlib only)
+# --------------------------------------------------------------------------------------------
+
+
+class LLMServer:
+    """Runs this file as a subprocess; use as a context manager.
+
+    Keyword settings are those of :data:`DEFAULT_SETTINGS` (``script`` may be a dict or a JSON
+    file path); they are the start-up settings that :meth:`reset` restores.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout: float = 15.0,
+        **settings: Any,
+    ) -> None:
+        self.host = host
+        self.settings = normalize_settings(settings)
+        self._requested_port = port
+        self._startup_timeout = startup_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._script_file: str | None = None
+        self._port: int | None = None
+        # Never go through an HTTP proxy from the environment to reach localhost.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    # ---- life cycle --------------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        s = {**DEFAULT_SETTINGS, **self.settings}
+        cmd = [sys.executable, str(Path(__file__).resolve())]
+        cmd += ["--host", self.host, "--port", str(self._requested_port)]
+        cmd += ["--latency-ms", repr(s["latency_ms"]), "--jitter-ms", repr(s["jitter_ms"])]
+        cmd += ["--error-rate", repr(s["error_rate"])]
+        cmd += ["--error-codes", ",".join(str(code) for code in s["error_codes"])]
+        cmd += ["--retry-after", str(-1 if s["retry_after"] is None else s["retry_after"])]
+        if s["retry_after_ms"] is not None:
+            cmd += ["--retry-after-ms", str(s["retry_after_ms"])]
+        cmd += ["--max-inflight", str(s["max_inflight"]), "--fail-first", str(s["fail_first"])]
+        cmd += ["--seed", str(s["seed"])]
+        if s["api_key"] is not None:
+            cmd += ["--api-key", s["api_key"]]
+        if s["hang"]:
+            cmd.append("--hang")
+        if s["close"]:
+            cmd.append("--close")
+        if s["script"] is not None:
+            fd, self._script_file = tempfile.mkstemp(prefix="llm_server_script_", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(s["script"], handle)
+            cmd += ["--script", self._script_file]
+        return cmd
+
+    def start(self) -> LLMServer:
+        if self._proc is not None:
+            return self
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+        self._proc = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        lines: queue.Queue[bytes] = queue.Queue()
+        stdout = self._proc.stdout
+        assert stdout is not None
+
+        def read_lines() -> None:
+            for line in iter(stdout.readline, b""):
+                lines.put(line)
+                if line.startswith(b"LISTENING "):
+                    return
+            lines.put(b"")
+
+        threading.Thread(target=read_lines, name="llm-server-stdout", daemon=True).start()
+        deadline = time.monotonic() + self._startup_timeout
+        seen: list[str] = []
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self._fail_start(f"no LISTENING line within {self._startup_timeout:g} s", seen)
+            if not line:
+                self._fail_start("the server exited before it was ready", seen)
+            text = line.decode(errors="replace").strip()
+            if text.startswith("LISTENING "):
+                self._port = int(text.split()[1])
+                return self
+            seen.append(text)
+
+    def _fail_start(self, why: str, stdout_lines: list[str]) -> None:
+        stderr = self.stderr_text()
+        code = self._proc.poll() if self._proc is not None else None
+        self.stop()
+        details = f"llm_server failed to start: {why} (exit code {code})"
+        if stdout_lines:
+            details += "\n--- stdout ---\n" + "\n".join(stdout_lines)
+        raise RuntimeError(details + "\n--- stderr ---\n" + stderr)
+
+    def stderr_text(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        if self._stderr is None or self._stderr.closed:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then kill after 10 s); idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        if self._script_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._script_file)
+            self._script_file = None
+
+    def __enter__(self) -> LLMServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    # ---- addresses ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` (no ``/v1``)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI ``base_url``: ``http://HOST:PORT/v1``."""
+        return f"{self.url}/v1"
+
+    # ---- control -----------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode(errors="replace")
+            if exc.code == 400:
+                raise ValueError(f"llm_server {method} {path}: {text}") from None
+            raise RuntimeError(f"llm_server {method} {path}: HTTP {exc.code}: {text}") from None
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change settings at runtime; returns the full new settings.  ValueError if invalid."""
+        if isinstance(settings.get("script"), str | os.PathLike):
+            settings["script"] = load_script(settings["script"])
+        result: dict[str, Any] = self._call("POST", "/_control/config", settings)
+        return result
+
+    def config(self) -> dict[str, Any]:
+        """The current settings."""
+        result: dict[str, Any] = self._call("GET", "/_control/config")
+        return result
+
+    def reset(self) -> dict[str, Any]:
+        """Settings back to the start-up ones; clear stats, recorded requests and counters."""
+        result: dict[str, Any] = self._call("POST", "/_control/reset", {})
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        """Counters; ``by_status`` has int keys."""
+        result: dict[str, Any] = self._call("GET", "/_control/stats")
+        result["by_status"] = {int(code): n for code, n in result["by_status"].items()}
+        return result
+
+    def request_log(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Recorded chat requests: seq, time, path, body, headers (no Authorization value),
+        authorization (bool: was the header present), status."""
+        query = f"?limit={int(limit)}" if limit else ""
+        result: list[dict[str, Any]] = self._call("GET", f"/_control/requests{query}")
+        return result
+
+    def requests(self, limit: int | None = None) -> list[Any]:
+        """Recorded chat request bodies (parsed JSON), oldest first (the last 10,000)."""
+        return [entry["body"] for entry in self.request_log(limit)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

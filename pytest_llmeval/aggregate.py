@@ -1,0 +1,97 @@
+"""Per-task and per-slice metrics with 95% intervals, from stored or reported rows. Pure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pytest_llmeval import stats
+
+OVERALL = ""  # the slice key for "all samples of the task"
+
+
+def metric_value(
+    value: float | None,
+    n: int,
+    lo: float | None = None,
+    hi: float | None = None,
+    method: str | None = None,
+) -> dict[str, Any]:
+    return {"value": value, "lo": lo, "hi": hi, "n": n, "method": method}
+
+
+def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{task: {slice: {metric: {value, lo, hi, n, method}}}}``; slice ``""`` is overall."""
+    groups: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        task = str(row["task"])
+        groups[task][OVERALL].append(row)
+        for s in row.get("slices") or ():
+            groups[task][str(s)].append(row)
+    return {
+        task: {sl: group_metrics(rs) for sl, rs in sorted(slices.items())}
+        for task, slices in sorted(groups.items())
+    }
+
+
+def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Metrics of one group of rows. Errored rows count only in ``error_rate``: a server
+    error is not a wrong answer."""
+    n = len(rows)
+    scored = [r for r in rows if not r.get("error")]
+    out: dict[str, dict[str, Any]] = {}
+    errors = n - len(scored)
+    lo, hi = stats.wilson_interval(errors, n)
+    out["error_rate"] = metric_value(errors / n if n else None, n, lo, hi, "wilson")
+
+    verdicts = [bool(r["passed"]) for r in scored if r.get("passed") is not None]
+    if verdicts:
+        k = sum(verdicts)
+        lo, hi = stats.wilson_interval(k, len(verdicts))
+        out["accuracy"] = metric_value(k / len(verdicts), len(verdicts), lo, hi, "wilson")
+
+    per_metric: dict[str, list[float]] = defaultdict(list)
+    for r in scored:
+        for name, score in (r.get("scores") or {}).items():
+            value = score.get("value") if isinstance(score, Mapping) else score
+            if value is None:
+                continue
+            metric = score.get("metric", name) if isinstance(score, Mapping) else name
+            per_metric[metric].append(float(value))
+    for metric, values in sorted(per_metric.items()):
+        if metric in out:
+            continue
+        lo, hi, method = stats.mean_interval(values)
+        out[metric] = metric_value(sum(values) / len(values), len(values), lo, hi, method)
+
+    latencies = [float(r["latency_ms"]) for r in scored if r.get("latency_ms") is not None]
+    if latencies:
+        out["latency_p50_ms"] = metric_value(stats.percentile(latencies, 50), len(latencies))
+        out["latency_p95_ms"] = metric_value(stats.percentile(latencies, 95), len(latencies))
+    for field in ("prompt_tokens", "completion_tokens"):
+        counts = [int(r[field]) for r in scored if r.get(field) is not None]
+        if counts:
+            out[f"{field}_total"] = metric_value(float(sum(counts)), len(counts))
+    return out
+
+
+def values(
+    summary: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
+) -> dict[str, dict[str, float | None]]:
+    """The overall point values per task, as the threshold gate reads them."""
+    return {
+        task: {m: v["value"] for m, v in slices.get(OVERALL, {}).items()}
+        for task, slices in summary.items()
+    }
+
+
+def rows_for_storage(
+    summary: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
+) -> list[dict[str, Any]]:
+    return [
+        {"task": task, "slice": sl, "metric": m, **v}
+        for task, slices in summary.items()
+        for sl, metrics in slices.items()
+        for m, v in metrics.items()
+    ]

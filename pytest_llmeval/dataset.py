@@ -1,0 +1,166 @@
+"""Samples and JSONL loading, with errors that name file, line and field. No pytest here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Ids become pytest node ids and storage keys: `::` would break node-id selection, and
+# non-ASCII is escaped by parametrize, so only a safe ASCII set is allowed.
+ID_RE = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+class DatasetError(ValueError):
+    """Bad input in a dataset or suite file; the message is one line: ``path:line: what``."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One JSONL record: ``fields`` is the whole object, ``source:line`` where it came from."""
+
+    id: str
+    task: str
+    fields: Mapping[str, Any]
+    source: str
+    line: int
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    @property
+    def slices(self) -> tuple[str, ...]:
+        value = self.fields.get("slice", ())
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    @property
+    def difficulty(self) -> str | None:
+        value = self.fields.get("difficulty")
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A required field and the JSON types it may take."""
+
+    name: str
+    types: tuple[type, ...]
+
+
+_cache: dict[tuple[Any, ...], tuple[tuple[Sample, ...], str]] = {}
+
+
+def load_jsonl(
+    path: Path, task: str, required: Sequence[FieldSpec] = (), display: str | None = None
+) -> tuple[Sample, ...]:
+    """Read and validate a JSONL dataset; raise DatasetError on the first bad line."""
+    return _load(path, task, tuple(required), display)[0]
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a dataset file: the dataset version recorded with each run."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load(
+    path: Path, task: str, required: tuple[FieldSpec, ...], display: str | None
+) -> tuple[tuple[Sample, ...], str]:
+    name = display or str(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DatasetError(f"{name}: cannot read dataset: {exc.strerror}") from None
+    key = (
+        str(path.resolve()),
+        task,
+        tuple(f.name for f in required),
+        stat.st_mtime_ns,
+        stat.st_size,
+    )
+    if key in _cache:
+        return _cache[key]
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            samples.append(_parse_line(raw, name, lineno, task, required, seen))
+    if not samples:
+        raise DatasetError(f"{name}: dataset is empty")
+    result = (tuple(samples), file_hash(path))
+    _cache[key] = result
+    return result
+
+
+def _parse_line(
+    raw: str,
+    name: str,
+    lineno: int,
+    task: str,
+    required: tuple[FieldSpec, ...],
+    seen: dict[str, int],
+) -> Sample:
+    where = f"{name}:{lineno}"
+    try:
+        record = json.loads(raw.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{where}: invalid JSON: {exc.msg} (col {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    sid = record.get("id")
+    if sid is None:
+        raise DatasetError(f"{where}: field 'id' missing")
+    if not isinstance(sid, str | int) or isinstance(sid, bool):
+        raise DatasetError(f"{where}: field 'id' must be a string")
+    sid = str(sid)
+    if "::" in sid:
+        raise DatasetError(f"{where}: field 'id' {sid!r} contains '::'")
+    if not ID_RE.match(sid):
+        raise DatasetError(f"{where}: field 'id' {sid!r} has characters outside [A-Za-z0-9_.-/]")
+    if sid in seen:
+        raise DatasetError(f"{where}: field 'id' {sid!r} duplicates line {seen[sid]}")
+    seen[sid] = lineno
+    for spec in required:
+        if spec.name not in record:
+            raise DatasetError(f"{where}: field {spec.name!r} missing")
+        if not isinstance(record[spec.name], spec.types):
+            wanted = " or ".join(_json_type(t) for t in spec.types)
+            got = _json_type(type(record[spec.name]))
+            raise DatasetError(f"{where}: field {spec.name!r} must be {wanted}, got {got}")
+    return Sample(sid, task, record, name, lineno)
+
+
+def _json_type(t: type) -> str:
+    return {
+        str: "a string",
+        dict: "an object",
+        list: "a list",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(t, t.__name__)
+
+
+def select(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """The deterministic subset ``--llmeval-limit`` picks: the same N on every worker and run.
+
+    Ranking by a seeded hash of the id (not by position) keeps the choice stable when
+    samples are appended to a dataset.
+    """
+    if limit is None or limit >= len(samples):
+        return list(samples)
+
+    def rank(s: Sample) -> str:
+        return hashlib.sha256(f"{seed}:{s.task}:{s.id}".encode()).hexdigest()
+
+    chosen = {s.id for s in sorted(samples, key=rank)[:limit]}
+    return [s for s in samples if s.id in chosen]

@@ -1,0 +1,89 @@
+"""The fixtures eval tests use: ``sample``, ``completion``, ``model``, ``llmeval_record``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_llmeval.dataset import Sample
+from pytest_llmeval.models.base import Completion, GenerateParams, Message
+from pytest_llmeval.session import case_key, session_key
+from pytest_llmeval.suite import Case
+
+
+@pytest.fixture
+def sample(request: pytest.FixtureRequest) -> Sample:
+    """The dataset sample this test item evaluates (``sample["question"]``, ``sample.id``).
+
+    Needs ``@pytest.mark.llmeval(dataset=..., task=...)`` on the test.
+    """
+    case = getattr(request, "param", None)
+    if not isinstance(case, Case):
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the 'sample' fixture needs "
+            "@pytest.mark.llmeval(dataset=..., task=...) on the test"
+        )
+    request.node.stash[case_key] = case
+    return case.sample
+
+
+@pytest.fixture
+def completion(request: pytest.FixtureRequest, sample: Sample) -> Completion:
+    """The model's completion for this item's sample, built from the suite's prompt.
+
+    After the test body passes, the suite's scorers run on it and a miss fails the item.
+    A model error after retries makes the item an error (E).
+    """
+    return request.config.stash[session_key].completion_for(request.node)
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """Direct, synchronous access to the configured model (not prefetched or cached)."""
+
+    spec: str
+    _session: Any
+
+    def generate(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        **params: Any,
+    ) -> Completion:
+        """Send chat messages (or one user message as a string) and wait for the answer."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        p = GenerateParams(temperature=temperature, max_tokens=max_tokens, **params)
+        result: Completion = self._session.generate(list(messages), p)
+        return result
+
+
+@pytest.fixture(scope="session")
+def model(request: pytest.FixtureRequest) -> ModelHandle:
+    """The model given by ``--model``, for custom flows: ``model.generate("Say hi")``.
+
+    Calls go straight to the model and block; only ``completion`` is planned ahead.
+    """
+    session = request.config.stash[session_key]
+    return ModelHandle(session.require_model().spec, session)
+
+
+@pytest.fixture
+def llmeval_record(request: pytest.FixtureRequest) -> Any:
+    """Record an extra score for this item: ``llmeval_record("politeness", 0.8, passed=True)``.
+
+    Recorded scores are stored with the sample and aggregate into a metric of that name.
+    """
+    session = request.config.stash[session_key]
+
+    def record(
+        name: str, value: float, *, passed: bool | None = None, explanation: str = ""
+    ) -> None:
+        session.record_score(request.node, name, value, passed, explanation)
+
+    return record

@@ -1,0 +1,105 @@
+"""Model specs (``gpt-4o-mini``, ``openai/NAME``, ``hf/REPO_OR_PATH``) and a lazy provider registry.
+
+Providers are imported on first use so that importing the plugin never imports openai or
+torch; a missing extra gives a one-line install hint.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmeval.models.base import Completion, GenerateParams, Model, ModelError
+
+__all__ = [
+    "PROVIDERS",
+    "Completion",
+    "GenerateParams",
+    "Model",
+    "ModelError",
+    "ModelSettings",
+    "SpecError",
+    "create_model",
+    "parse_spec",
+]
+
+# provider name -> (module, class, extra that installs its dependencies, module to probe)
+PROVIDERS: dict[str, tuple[str, str, str, str]] = {
+    "openai": ("pytest_llmeval.models.openai", "OpenAIModel", "", "openai"),
+    "hf": ("pytest_llmeval.models.hf", "HFModel", "local", "transformers"),
+}
+
+
+class SpecError(ValueError):
+    """A model spec or setting that cannot work; reported as a usage error."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Everything needed to build a model in any process (plain data, picklable)."""
+
+    spec: str
+    base_url: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 4
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def provider(self) -> str:
+        return parse_spec(self.spec)[0]
+
+    @property
+    def name(self) -> str:
+        return parse_spec(self.spec)[1]
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec into (provider, name); a bare name such as ``gpt-4o-mini`` means OpenAI."""
+    spec = spec.strip()
+    if not spec:
+        raise SpecError("--model: empty model spec")
+    if "/" not in spec:
+        return "openai", spec
+    provider, _, name = spec.partition("/")
+    if provider not in PROVIDERS:
+        known = ", ".join(f"{p}/" for p in PROVIDERS)
+        raise SpecError(
+            f"--model {spec!r}: unknown provider {provider!r} (known: {known}; a bare name "
+            "such as gpt-4o-mini means openai/, a local model is hf/REPO_OR_PATH)"
+        )
+    if not name:
+        raise SpecError(f"--model {spec!r}: missing model name after {provider!r}/")
+    return provider, name
+
+
+def check_settings(settings: ModelSettings) -> None:
+    """Catch what would fail on every sample before any test runs (no heavy imports)."""
+    provider = settings.provider
+    _module, _, extra, probe = PROVIDERS[provider]
+    if importlib.util.find_spec(probe) is None:
+        raise SpecError(
+            f"--model {settings.spec!r} needs {probe}: pip install 'pytest-llmeval[{extra}]'"
+            if extra
+            else f"--model {settings.spec!r} needs {probe}: pip install {probe}"
+        )
+    local = settings.base_url or os.environ.get("OPENAI_BASE_URL")
+    if provider == "openai" and not local and not os.environ.get("OPENAI_API_KEY"):
+        raise SpecError(
+            f"--model {settings.spec!r}: OPENAI_API_KEY is not set (for a local "
+            "OpenAI-compatible server pass --llmeval-base-url http://HOST:PORT/v1)"
+        )
+
+
+def create_model(settings: ModelSettings) -> Model:
+    """Build the provider's model object; imports the provider module now."""
+    module, cls, extra, probe = PROVIDERS[settings.provider]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        hint = f"pip install 'pytest-llmeval[{extra}]'" if extra else f"pip install {probe}"
+        raise SpecError(f"--model {settings.spec!r}: {exc} ({hint})") from None
+    model: Model = getattr(mod, cls)(settings)
+    return model

@@ -1,0 +1,125 @@
+"""Settings for one run, read once from command line, ini and ``[tool.llmeval]``.
+
+Every problem found here is a usage error (exit 4) raised before any test runs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmeval import thresholds as th
+from pytest_llmeval.models import ModelSettings, SpecError, check_settings, parse_spec
+
+
+@dataclass(frozen=True)
+class Options:
+    model: ModelSettings | None
+    db_path: Path
+    strict: bool
+    limit: int | None
+    seed: int
+    temperature: float | None
+    max_tokens: int | None
+    thresholds: tuple[th.Threshold, ...]  # project-level: pyproject, then ini, then CLI
+    suite_glob: str
+
+
+def read_options(config: pytest.Config) -> Options:
+    """Collect and validate the run's settings; raise pytest.UsageError on bad input."""
+    try:
+        return _read(config)
+    except (SpecError, th.ThresholdError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _opt(config: pytest.Config, name: str, ini: str | None = None) -> Any:
+    value = config.getoption(name)
+    if value is None and ini is not None:
+        value = config.getini(ini) or None
+    return value
+
+
+def _read(config: pytest.Config) -> Options:
+    spec = _opt(config, "llmeval_model", "llmeval_model")
+    model = None
+    if spec:
+        parse_spec(spec)
+        timeout = _opt(config, "llmeval_timeout", "llmeval_timeout")
+        retries = _opt(config, "llmeval_max_retries", "llmeval_max_retries")
+        model = ModelSettings(
+            spec=spec,
+            base_url=_opt(config, "llmeval_base_url", "llmeval_base_url"),
+            timeout=_positive(60.0 if timeout is None else timeout, "--llmeval-timeout", float),
+            max_retries=_nonneg(4 if retries is None else retries, "--llmeval-max-retries"),
+        )
+        if not config.getoption("collectonly"):
+            check_settings(model)
+
+    db = _opt(config, "llmeval_db", "llmeval_db") or ".llmeval/llmeval.db"
+    db_path = Path(db) if Path(db).is_absolute() else config.rootpath / db
+
+    limit = _opt(config, "llmeval_limit", "llmeval_limit")
+    limit = None if limit is None else int(_positive(limit, "--llmeval-limit", int))
+
+    temperature = config.getoption("llmeval_temperature")
+    if temperature is not None and temperature < 0:
+        raise ValueError(f"--temperature must be >= 0, got {temperature}")
+    max_tokens = config.getoption("llmeval_max_tokens")
+    if max_tokens is not None:
+        _positive(max_tokens, "--max-tokens", int)
+
+    return Options(
+        model=model,
+        db_path=db_path,
+        strict=bool(config.getoption("llmeval_strict") or config.getini("llmeval_strict")),
+        limit=limit,
+        seed=_nonneg(_opt(config, "llmeval_seed", "llmeval_seed") or 0, "--llmeval-seed"),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        thresholds=tuple(project_thresholds(config)),
+        suite_glob=config.getini("llmeval_suite_glob") or "eval_*.yaml",
+    )
+
+
+def project_thresholds(config: pytest.Config) -> list[th.Threshold]:
+    """pyproject ``[tool.llmeval.thresholds]``, then ini ``llmeval_thresholds``, then CLI."""
+    out: list[th.Threshold] = []
+    pyproject = config.rootpath / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{pyproject.name}: {exc}") from None
+        table = data.get("tool", {}).get("llmeval", {}).get("thresholds", {})
+        out += th.from_table(table, "pyproject.toml [tool.llmeval.thresholds]")
+    for line in config.getini("llmeval_thresholds"):
+        if line.strip():
+            out.append(th.Threshold.parse_qualified(line, "ini llmeval_thresholds"))
+    for text in config.getoption("llmeval_threshold") or ():
+        out.append(th.Threshold.parse_qualified(text, "--llmeval-threshold"))
+    return out
+
+
+def _positive(value: Any, name: str, kind: type = float) -> Any:
+    try:
+        v = kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if v <= 0:
+        raise ValueError(f"{name}: must be > 0, got {value!r}")
+    return v
+
+
+def _nonneg(value: Any, name: str) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected an integer, got {value!r}") from None
+    if v < 0:
+        raise ValueError(f"{name}: must be >= 0, got {value!r}")
+    return v

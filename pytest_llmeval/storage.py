@@ -1,0 +1,353 @@
+"""The SQLite run store: schema, migrations and queries. No pytest here.
+
+One file holds every run. Only one process writes during a session (the pytest
+controller), in batched transactions; WAL lets the ``llmeval`` command read meanwhile,
+and the busy timeout covers a second session writing the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i+1; never edit a released entry.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        heartbeat_at TEXT,
+        status TEXT NOT NULL CHECK (status IN
+            ('running', 'complete', 'interrupted', 'incomplete', 'aborted')),
+        partial INTEGER NOT NULL DEFAULT 0,
+        exitstatus INTEGER,
+        model TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        git_commit TEXT,
+        git_dirty INTEGER,
+        datasets TEXT NOT NULL DEFAULT '{}',
+        host TEXT,
+        pid INTEGER,
+        plugin_version TEXT,
+        metrics TEXT NOT NULL DEFAULT '{}',
+        verdicts TEXT NOT NULL DEFAULT '[]',
+        n_results INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE results (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        nodeid TEXT NOT NULL,
+        task TEXT NOT NULL,
+        sample_id TEXT NOT NULL,
+        dataset TEXT,
+        slices TEXT NOT NULL DEFAULT '[]',
+        difficulty TEXT,
+        prompt TEXT,
+        output TEXT,
+        expected TEXT,
+        scores TEXT NOT NULL DEFAULT '{}',
+        passed INTEGER,
+        error TEXT,
+        latency_ms REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached INTEGER NOT NULL DEFAULT 0,
+        finish_reason TEXT,
+        worker TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, nodeid)
+    );
+    CREATE INDEX results_by_sample ON results (run_id, task, sample_id);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        task TEXT NOT NULL,
+        slice TEXT NOT NULL DEFAULT '',
+        metric TEXT NOT NULL,
+        value REAL,
+        lo REAL,
+        hi REAL,
+        n INTEGER NOT NULL,
+        method TEXT,
+        PRIMARY KEY (run_id, task, slice, metric)
+    );
+    CREATE INDEX runs_by_start ON runs (started_at);
+    """,
+]
+
+RESULT_COLUMNS = (
+    "run_id",
+    "nodeid",
+    "task",
+    "sample_id",
+    "dataset",
+    "slices",
+    "difficulty",
+    "prompt",
+    "output",
+    "expected",
+    "scores",
+    "passed",
+    "error",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+    "finish_reason",
+    "worker",
+    "created_at",
+)
+_JSON_RESULT = {"slices", "scores"}
+_JSON_RUN = {"params", "datasets", "metrics", "verdicts"}
+
+
+class StoreError(RuntimeError):
+    """The results database cannot be opened or is from a newer version."""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Store:
+    """A connection to the results database (one per process, used from one thread)."""
+
+    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"no results database at {self.path}")
+                uri = f"file:{self.path.resolve().as_posix()}?mode=ro"
+                self.conn = sqlite3.connect(uri, uri=True, timeout=30.0)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
+            else:
+                self._check_version()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open results database {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema -------------------------------------------------------------------------
+    def _check_version(self) -> int:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this pytest-llmeval reads up "
+                f"to {SCHEMA_VERSION}: upgrade pytest-llmeval"
+            )
+        return version
+
+    def _migrate(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._check_version()
+            for i in range(version, SCHEMA_VERSION):
+                for statement in _statements(MIGRATIONS[i]):
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # -- writes (controller only) ---------------------------------------------------------
+    def create_run(self, run: Mapping[str, Any]) -> None:
+        row = {k: _dump(v) if k in _JSON_RUN else v for k, v in run.items()}
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._tx():
+            self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
+
+    def add_results(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        now = utcnow()
+        values = []
+        for r in rows:
+            full = {**r, "run_id": run_id, "created_at": r.get("created_at", now)}
+            values.append(
+                tuple(
+                    _dump(full.get(c)) if c in _JSON_RESULT else full.get(c) for c in RESULT_COLUMNS
+                )
+            )
+        marks = ", ".join("?" for _ in RESULT_COLUMNS)
+        with self._tx():
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) VALUES ({marks})",
+                values,
+            )
+            self.conn.execute(
+                "UPDATE runs SET heartbeat_at = ?, "
+                "n_results = (SELECT COUNT(*) FROM results WHERE run_id = ?) WHERE id = ?",
+                (now, run_id, run_id),
+            )
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        row = {k: _dump(v) if k in _JSON_RUN else v for k, v in fields.items()}
+        sets = ", ".join(f"{k} = ?" for k in row)
+        with self._tx():
+            self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*row.values(), run_id))
+
+    def save_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        with self._tx():
+            self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            self.conn.executemany(
+                "INSERT INTO metrics (run_id, task, slice, metric, value, lo, hi, n, method) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        r["task"],
+                        r.get("slice", ""),
+                        r["metric"],
+                        r.get("value"),
+                        r.get("lo"),
+                        r.get("hi"),
+                        r["n"],
+                        r.get("method"),
+                    )
+                    for r in rows
+                ],
+            )
+
+    def sweep_stale(self, host: str, stale_after_s: float = 3600.0) -> int:
+        """Mark ``running`` runs whose process is gone (same host) or silent as ``aborted``."""
+        now = datetime.now(UTC)
+        aborted = 0
+        for row in self.conn.execute(
+            "SELECT id, host, pid, heartbeat_at, started_at FROM runs WHERE status = 'running'"
+        ).fetchall():
+            beat = _parse_time(row["heartbeat_at"] or row["started_at"])
+            silent = (now - beat).total_seconds() > stale_after_s
+            gone = row["host"] == host and row["pid"] and not _pid_alive(int(row["pid"]))
+            if gone or silent:
+                self.update_run(row["id"], status="aborted", finished_at=utcnow())
+                aborted += 1
+        return aborted
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.conn)
+
+    # -- reads ----------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def list_runs(
+        self, limit: int | None = 20, model: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, args = [], []
+        if model:
+            where.append("model LIKE ?")
+            args.append(f"%{model}%")
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_run(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT * FROM results WHERE run_id = ? ORDER BY task, sample_id", (run_id,)
+        ).fetchall()
+        return [_result(r) for r in rows]
+
+    def metrics(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT task, slice, metric, value, lo, hi, n, method FROM metrics "
+            "WHERE run_id = ? ORDER BY task, slice, metric",
+            (run_id,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``: take the write lock up front, so a second writer
+    waits on the busy timeout instead of failing half-way through a batch."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def new_run_row(run_id: str, **fields: Any) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": run_id,
+        "started_at": now,
+        "heartbeat_at": now,
+        "status": "running",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        **fields,
+    }
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _run(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    for k in _JSON_RUN:
+        d[k] = json.loads(d[k]) if d.get(k) else ({} if k != "verdicts" else [])
+    d["partial"] = bool(d["partial"])
+    if d.get("git_dirty") is not None:
+        d["git_dirty"] = bool(d["git_dirty"])
+    return d
+
+
+def _result(row: sqlite3.Row) -> dict[str, Any]:
+    d = dict(row)
+    for k in _JSON_RESULT:
+        d[k] = json.loads(d[k]) if d.get(k) else ({} if k == "scores" else [])
+    if d["passed"] is not None:
+        d["passed"] = bool(d["passed"])
+    d["cached"] = bool(d["cached"])
+    return d
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,260 @@
+"""Suite definitions: one loader behind both the YAML files and the ``llmeval`` marker.
+
+A suite says which dataset to read, which task format it follows, how to prompt, which
+scorers decide a pass, and which thresholds gate the session. Errors are one line naming
+the file, line and field. No pytest here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_llmeval.dataset import DatasetError, FieldSpec, Sample, load_jsonl, select
+from pytest_llmeval.models.base import GenerateParams
+from pytest_llmeval.scorers.base import ScorerInfo, get_scorer
+from pytest_llmeval.tasks import TASKS, Prompt
+from pytest_llmeval.thresholds import Threshold, ThresholdError
+
+SUITE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["task", "dataset"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$"},
+        "task": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$"},
+        "dataset": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "prompt": {
+            "type": "object",
+            "required": ["user"],
+            "additionalProperties": False,
+            "properties": {"system": {"type": "string"}, "user": {"type": "string"}},
+        },
+        "params": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "temperature": {"type": "number", "minimum": 0},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "stop": {"type": "array", "items": {"type": "string"}},
+                "seed": {"type": "integer"},
+                "response_format": {"enum": ["json_object", None]},
+            },
+        },
+        "scorers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "pass_on": {"type": "array", "items": {"type": "string"}},
+        "thresholds": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A resolved suite: everything needed to turn samples into requests and scores."""
+
+    name: str
+    task: str
+    dataset: Path
+    dataset_display: str
+    prompt: Prompt
+    params: GenerateParams
+    scorers: tuple[ScorerInfo, ...]
+    pass_on: tuple[str, ...]
+    expected_field: str | None
+    thresholds: tuple[Threshold, ...]
+    source: str
+
+    def samples(self, limit: int | None = None, seed: int = 0) -> list[Sample]:
+        """Load and validate the dataset; ``limit`` picks a seeded, stable subset."""
+        task = TASKS.get(self.task)
+        required = list(task.fields) if task else []
+        names = {f.name for f in required}
+        required += [FieldSpec(f, (object,)) for f in sorted(self.prompt.fields - names)]
+        samples = load_jsonl(self.dataset, self.name, required, self.dataset_display)
+        return select(samples, limit, seed)
+
+
+@dataclass
+class Case:
+    """One sample of one suite: the unit that becomes a pytest item and a stored row."""
+
+    suite: Suite
+    sample: Sample
+    suite_size: int
+
+    @cached_property
+    def messages(self) -> list[dict[str, str]]:
+        return self.suite.prompt.render(self.sample)
+
+    @property
+    def expected(self) -> Any:
+        f = self.suite.expected_field
+        return None if f is None else self.sample.get(f)
+
+    @cached_property
+    def request_key(self) -> str:
+        """Identifies the generation request (messages + params) within one model."""
+        return json.dumps([self.messages, self.suite.params.as_dict()], sort_keys=True)
+
+
+@dataclass
+class _Located:
+    """A YAML mapping plus the line of each key path, for error messages."""
+
+    data: Any
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+
+def load_suite_file(path: Path, rootdir: Path) -> Suite:
+    """Read an ``eval_*.yaml`` suite; raise DatasetError ``file:line: field '...': why``."""
+    display = _display(path, rootdir)
+    try:
+        text = path.read_text(encoding="utf-8")
+        located = _compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DatasetError(f"{display}{line}: invalid YAML: {problem}") from None
+    if not isinstance(located.data, dict):
+        raise DatasetError(f"{display}:1: a suite file must be a mapping of settings")
+    return build_suite(located.data, display, rootdir, path.parent, located.lines)
+
+
+def build_suite(
+    spec: Mapping[str, Any],
+    where: str,
+    rootdir: Path,
+    base_dir: Path,
+    lines: Mapping[tuple[Any, ...], int] | None = None,
+) -> Suite:
+    """Validate a suite mapping (from YAML or marker kwargs) and resolve it."""
+    lines = lines or {}
+
+    def fail(path: Sequence[Any], message: str) -> DatasetError:
+        key = tuple(path)
+        while key and key not in lines:
+            key = key[:-1]
+        loc = f"{where}:{lines[key]}" if key in lines else where
+        name = ".".join(str(p) for p in path)
+        return DatasetError(f"{loc}: field {name!r}: {message}" if name else f"{loc}: {message}")
+
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(Draft202012Validator(SUITE_SCHEMA).iter_errors(spec), key=lambda e: e.path)
+    if errors:
+        err = errors[0]
+        if err.validator == "required":
+            missing = err.message.split("'")[1]
+            raise fail([*list(err.path), missing], "missing")
+        if err.validator == "additionalProperties":
+            raise fail(list(err.path), err.message)
+        raise fail(list(err.path), err.message)
+
+    task_name = spec["task"]
+    task = TASKS.get(task_name)
+    if task is None and ("prompt" not in spec or "scorers" not in spec):
+        known = ", ".join(sorted(TASKS))
+        raise fail(
+            ["task"],
+            f"unknown task {task_name!r}: built-in tasks are {known}; "
+            "a custom task needs its own 'prompt' and 'scorers'",
+        )
+    name = spec.get("name", task_name)
+
+    prompt = task.prompt if task else None
+    if "prompt" in spec:
+        prompt = Prompt(user=spec["prompt"]["user"], system=spec["prompt"].get("system"))
+    assert prompt is not None
+
+    base = task.params if task else GenerateParams()
+    params_spec = dict(spec.get("params", {}))
+    if "stop" in params_spec:
+        params_spec["stop"] = tuple(params_spec["stop"])
+    params = GenerateParams(**{**base.__dict__, **params_spec})
+
+    scorer_names = spec.get("scorers") or (task.scorers if task else ())
+    scorers = []
+    for i, sname in enumerate(scorer_names):
+        try:
+            scorers.append(get_scorer(sname))
+        except KeyError as exc:
+            raise fail(["scorers", i], str(exc.args[0])) from None
+    pass_on = tuple(
+        spec.get("pass_on")
+        or (task.pass_on if task and "scorers" not in spec else scorer_names[:1])
+    )
+    for i, pname in enumerate(pass_on):
+        if pname not in scorer_names:
+            raise fail(["pass_on", i], f"{pname!r} is not one of this suite's scorers")
+
+    thresholds = []
+    for metric, tspec in spec.get("thresholds", {}).items():
+        try:
+            thresholds.append(Threshold.parse(name, metric, tspec, where))
+        except ThresholdError as exc:
+            msg = str(exc).split(": ", 2)[-1]
+            raise fail(["thresholds", metric], msg) from None
+
+    dataset = _resolve(spec["dataset"], rootdir, base_dir)
+    if not dataset.is_file():
+        raise fail(["dataset"], f"file not found: {spec['dataset']}")
+    return Suite(
+        name=name,
+        task=task_name,
+        dataset=dataset,
+        dataset_display=_display(dataset, rootdir),
+        prompt=prompt,
+        params=params,
+        scorers=tuple(scorers),
+        pass_on=pass_on,
+        expected_field=task.expected_field if task else spec.get("expected_field"),
+        thresholds=tuple(thresholds),
+        source=where,
+    )
+
+
+def _resolve(name: str, rootdir: Path, base_dir: Path) -> Path:
+    """Dataset paths are relative to the rootdir, or else to the suite's own directory."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    for base in (rootdir, base_dir):
+        if (base / p).is_file():
+            return base / p
+    return rootdir / p
+
+
+def _display(path: Path, rootdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _compose(text: str) -> _Located:
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    located = _Located(yaml.safe_load(text))
+    if node is not None:
+        _walk(node, (), located.lines)
+    return located
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            kpath = (*path, key.value)
+            lines[kpath] = key.start_mark.line + 1
+            _walk(value, kpath, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines)

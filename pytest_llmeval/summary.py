@@ -1,0 +1,137 @@
+"""Text rendering of a run's metrics and verdicts, shared by the plugin and the CLI. Pure."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmeval.suite import Case
+
+# Shown first, in this order; other metrics follow alphabetically.
+LEADING = (
+    "accuracy",
+    "exact_match",
+    "parse_rate",
+    "schema_valid_rate",
+    "field_f1",
+    "f1",
+    "contains",
+    "error_rate",
+)
+SLICE_METRIC = "accuracy"
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 1000 or (value != 0 and float(value).is_integer() and abs(value) > 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def interval(m: Mapping[str, Any]) -> str:
+    if m.get("lo") is None or m.get("hi") is None:
+        return ""
+    return f"[{fmt(m['lo'])}, {fmt(m['hi'])}]"
+
+
+def ordered(metrics: Mapping[str, Any]) -> list[str]:
+    first = [m for m in LEADING if m in metrics]
+    return first + sorted(m for m in metrics if m not in first)
+
+
+def task_table(
+    task: str,
+    slices: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    verdicts: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    overall = slices.get("", {})
+    by_metric = {v["metric"]: v for v in verdicts if v["task"] == task}
+    n = max((m["n"] for m in overall.values()), default=0)
+    lines = [f"{task}  (n={n})"]
+    rows = [("metric", "value", "95% interval", "threshold", "verdict")]
+    for name in ordered(overall):
+        m = overall[name]
+        v = by_metric.get(name)
+        rows.append(
+            (
+                name,
+                fmt(m["value"]),
+                interval(m),
+                f"{v['op']}{v['threshold']:g}" if v else "",
+                ("PASS" if v["passed"] else "FAIL") if v else "",
+            )
+        )
+    for name, v in by_metric.items():
+        if name not in overall:
+            rows.append((name, "-", "", f"{v['op']}{v['threshold']:g}", "FAIL"))
+    lines += _table(rows)
+    slice_rows = [("slice", "n", SLICE_METRIC, "95% interval")]
+    for sl, metrics in slices.items():
+        if sl and SLICE_METRIC in metrics:
+            m = metrics[SLICE_METRIC]
+            slice_rows.append((sl, str(m["n"]), fmt(m["value"]), interval(m)))
+    if len(slice_rows) > 1:
+        lines += _table(slice_rows)
+    return lines
+
+
+def render(result: Mapping[str, Any]) -> list[str]:
+    """The terminal summary: a table per task and slice, the gate, the run id and DB."""
+    lines = []
+    verdicts = result.get("verdicts", [])
+    for task, slices in result["metrics"].items():
+        lines += task_table(task, slices, verdicts)
+        misses, errors = result["misses"].get(task, 0), result["errors"].get(task, 0)
+        if misses or errors:
+            lines.append(f"  {misses} sample(s) missed, {errors} errored")
+        lines.append("")
+    failed = [v for v in verdicts if not v["passed"]]
+    if verdicts:
+        state = "FAILED" if failed else "PASSED"
+        lines.append(
+            f"llmeval gate {state}: {len(verdicts) - len(failed)}/{len(verdicts)} thresholds met"
+        )
+        for v in failed:
+            value = "missing" if v["value"] is None else f"{v['value']:.4g}"
+            note = f" ({v['note']})" if v["note"] else ""
+            lines.append(
+                f"  FAIL {v['task']}.{v['metric']} = {value}, needs "
+                f"{v['op']}{v['threshold']:g}{note}"
+            )
+    else:
+        lines.append("llmeval: no thresholds configured; sample misses fail like plain tests")
+    partial = " (partial: not every sample of every suite ran)" if result.get("partial") else ""
+    lines.append(
+        f"llmeval run {result['run_id']}: {result['status']}{partial}; "
+        f"model {result.get('model')}; results in {result['db']}"
+    )
+    return ["=" * 20 + " llmeval " + "=" * 20, *lines]
+
+
+def miss_message(case: Case, row: Mapping[str, Any], failing: Sequence[str]) -> str:
+    """The failure text of a missed sample: which scorer, expected vs got."""
+    s = case.sample
+    head = f"[{case.suite.name}] {s.id} missed ({s.source}:{s.line})"
+    lines = [head]
+    for name in failing:
+        score = row["scores"][name]
+        lines.append(f"  {name}: {score.get('explanation') or score.get('value')}")
+    lines.append(f"  expected: {_short(row.get('expected'))}")
+    lines.append(f"  got:      {_short(row.get('output'))}")
+    return "\n".join(lines)
+
+
+def _short(text: Any, limit: int = 300) -> str:
+    t = "" if text is None else str(text)
+    t = t.replace("\n", "\\n")
+    return t if len(t) <= limit else t[: limit - 3] + "..."
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]

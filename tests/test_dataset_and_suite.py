@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_llmeval.dataset import DatasetError, FieldSpec, Sample, load_jsonl, select
+from pytest_llmeval.suite import build_suite, load_suite_file
+from pytest_llmeval.tasks import QA, Prompt
+
+
+def _write(path: Path, *records: object) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_load_validates_and_caches(tmp_path: Path) -> None:
+    p = _write(tmp_path / "d.jsonl", {"id": "a", "x": "1"}, {"id": 7, "x": "2"})
+    samples = load_jsonl(p, "t", [FieldSpec("x", (str,))], "d.jsonl")
+    assert [s.id for s in samples] == ["a", "7"] and samples[1].line == 2
+    assert load_jsonl(p, "t", [FieldSpec("x", (str,))], "d.jsonl") is samples
+    with pytest.raises(DatasetError, match=r"^d.jsonl:1: field 'y' missing$"):
+        load_jsonl(p, "t", [FieldSpec("y", (str,))], "d.jsonl")
+
+
+@pytest.mark.parametrize("sid", ["has space", "ünï", "a[1]", "", True])
+def test_unsafe_ids_are_refused(tmp_path: Path, sid: object) -> None:
+    p = _write(tmp_path / "d.jsonl", {"id": sid})
+    with pytest.raises(DatasetError, match=r"d\.jsonl:1: field .id."):
+        load_jsonl(p, "t", display="d.jsonl")
+
+
+def test_empty_and_blank_lines(tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_text("\n\n")
+    with pytest.raises(DatasetError, match="dataset is empty"):
+        load_jsonl(tmp_path / "e.jsonl", "t")
+    (tmp_path / "b.jsonl").write_text('\n{"id": "a"}\n\n')
+    assert load_jsonl(tmp_path / "b.jsonl", "t")[0].line == 2
+
+
+def test_select_is_seeded_stable_and_order_preserving() -> None:
+    samples = [Sample(f"s{i}", "t", {}, "x", i) for i in range(50)]
+    a = select(samples, 10, seed=1)
+    assert a == select(list(reversed(samples)), 10, seed=1)[::-1]
+    assert [s.line for s in a] == sorted(s.line for s in a)
+    # appending a sample changes at most one pick: the choice is by id, not position
+    grown = select([*samples, Sample("new", "t", {}, "x", 99)], 10, seed=1)
+    assert len({s.id for s in grown} - {s.id for s in a}) <= 1
+    assert select(samples, 10, seed=2) != a
+    assert select(samples, None, 0) == samples
+
+
+def test_prompt_render_fills_fields_and_keeps_json() -> None:
+    p = Prompt(system='Reply as {"a": 1}', user="Q: {question} S: {schema}")
+    s = Sample("x", "t", {"question": "why?", "schema": {"type": "object"}}, "f", 1)
+    assert p.fields == {"question", "schema"}
+    assert p.render(s) == [
+        {"role": "system", "content": 'Reply as {"a": 1}'},
+        {"role": "user", "content": 'Q: why? S: {"type": "object"}'},
+    ]
+
+
+def test_suite_defaults_and_overrides(tmp_path: Path) -> None:
+    data = _write(
+        tmp_path / "qa.jsonl", {"id": "a", "question": "q", "context": "c", "expected_answer": "x"}
+    )
+    suite = build_suite({"task": "qa", "dataset": "qa.jsonl"}, "s.yaml", tmp_path, tmp_path)
+    assert suite.prompt == QA.prompt and suite.pass_on == ("qa_exact_match",)
+    assert suite.params.max_tokens == 64 and suite.dataset == data
+    suite = build_suite(
+        {
+            "task": "qa",
+            "dataset": "qa.jsonl",
+            "name": "mine",
+            "params": {"temperature": 0.7, "stop": ["\n"]},
+            "scorers": ["qa_f1", "qa_contains"],
+            "pass_on": ["qa_contains"],
+        },
+        "s.yaml",
+        tmp_path,
+        tmp_path,
+    )
+    assert suite.name == "mine" and suite.params.temperature == 0.7
+    assert suite.params.stop == ("\n",) and [s.metric for s in suite.scorers] == ["f1", "contains"]
+    assert suite.samples()[0].task == "mine"
+
+
+def test_dataset_is_found_next_to_the_suite(tmp_path: Path) -> None:
+    (tmp_path / "evals").mkdir()
+    _write(
+        tmp_path / "evals" / "qa.jsonl",
+        {"id": "a", "question": "q", "context": "c", "expected_answer": "x"},
+    )
+    (tmp_path / "evals" / "eval_x.yaml").write_text("task: qa\ndataset: qa.jsonl\n")
+    suite = load_suite_file(tmp_path / "evals" / "eval_x.yaml", tmp_path)
+    assert suite.dataset_display == "evals/qa.jsonl" and suite.source == "evals/eval_x.yaml"

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pytest_llmeval.storage import SCHEMA_VERSION, Store, StoreError, new_run_row
+
+
+def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:
+    store = Store(tmp_path / "sub" / "r.db")
+    conn = store.conn
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "results", "metrics"} <= tables
+    store.close()
+    Store(tmp_path / "sub" / "r.db").close()  # reopening migrates nothing twice
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "r.db").close()
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="upgrade pytest-llmeval"):
+        Store(tmp_path / "r.db")
+    with pytest.raises(StoreError, match="upgrade pytest-llmeval"):
+        Store(tmp_path / "r.db", readonly=True)
+
+
+def test_readonly_needs_an_existing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no results database"):
+        Store(tmp_path / "missing.db", readonly=True)
+
+
+def test_runs_results_and_metrics_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    store.create_run(new_run_row("r1", model="openai/x", params={"t": 0}, datasets={"a": "h"}))
+    rows = [
+        {
+            "nodeid": f"n{i}",
+            "task": "qa",
+            "sample_id": f"s{i}",
+            "slices": ["easy"],
+            "scores": {"f1": {"value": 1.0}},
+            "passed": True,
+            "latency_ms": 1.5,
+            "cached": False,
+        }
+        for i in range(3)
+    ]
+    store.add_results("r1", rows)
+    store.add_results("r1", rows[:1])  # a rerun of the same item replaces its row
+    store.save_metrics(
+        "r1",
+        [
+            {
+                "task": "qa",
+                "slice": "",
+                "metric": "accuracy",
+                "value": 1.0,
+                "lo": 0.4,
+                "hi": 1.0,
+                "n": 3,
+                "method": "wilson",
+            }
+        ],
+    )
+    store.update_run("r1", status="complete", metrics={"qa": {}}, partial=0)
+    run = store.get_run("r1")
+    assert run is not None
+    assert run["status"] == "complete" and run["n_results"] == 3 and run["params"] == {"t": 0}
+    results = store.results("r1")
+    assert results[0]["slices"] == ["easy"] and results[0]["passed"] is True
+    assert store.metrics("r1")[0]["lo"] == 0.4
+    assert [r["id"] for r in store.list_runs(status="complete")] == ["r1"]
+    assert store.list_runs(model="nomatch") == []
+
+
+def test_status_is_constrained(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.create_run(new_run_row("r1", status="done"))
+
+
+def test_stale_running_runs_are_aborted(tmp_path: Path) -> None:
+    store = Store(tmp_path / "r.db")
+    store.create_run(new_run_row("dead", pid=2**22 + 12345))  # no such process
+    store.create_run(new_run_row("alive"))  # this process
+    store.create_run(new_run_row("silent", host="elsewhere", heartbeat_at="2020-01-01T00:00:00.0Z"))
+    assert store.sweep_stale(new_run_row("x")["host"]) == 2
+    status = {r["id"]: r["status"] for r in store.list_runs()}
+    assert status == {"dead": "aborted", "alive": "running", "silent": "aborted"}

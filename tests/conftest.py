@@ -17,7 +17,30 @@ from llm_server import LLMServer  # tests/ is on sys.path (rootdir conftest)
 @pytest.fixture(scope="session")
 def llm_server_process() -> Iterator[LLMServer]:
     with LLMServer() as server:
+        _warm_up_openai(server.base_url)
         yield server
+
+
+def _warm_up_openai(base_url: str) -> None:
+    """Import everything the openai SDK loads lazily on its first request, now.
+
+    pytester's in-process runs restore ``sys.modules`` afterwards; a transport module first
+    imported inside one would be re-imported later with new exception classes, and the
+    SDK's ``except`` clauses would stop matching (seen as a raw ReadTimeout).
+    """
+    import asyncio
+
+    import openai
+
+    messages = [{"role": "user", "content": "warm-up"}]
+    with openai.OpenAI(base_url=base_url, api_key="test") as client:
+        client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+
+    async def once() -> None:
+        async with openai.AsyncOpenAI(base_url=base_url, api_key="test") as client:
+            await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+
+    asyncio.run(once())
 
 
 @pytest.fixture

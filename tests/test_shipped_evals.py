@@ -1,0 +1,56 @@
+"""The suites shipped in evals/ run end to end against the test server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from evalkit import answers
+from llm_server import LLMServer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _records(path: str) -> list[dict[str, object]]:
+    lines = (REPO / path).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _script(wrong_every: int) -> dict[str, object]:
+    je = _records("data/json_extraction/test.jsonl")
+    qa = _records("data/qa/test.jsonl")
+    script = answers(je, [r["id"] for r in je[::wrong_every]], "json_extraction", "expected_output")
+    script["replies"].update(answers(qa, [r["id"] for r in qa[::wrong_every]])["replies"])
+    return script
+
+
+@pytest.mark.parametrize(("wrong_every", "ret"), [(20, 0), (4, 1)])
+def test_shipped_suites(
+    pytester: pytest.Pytester, llm_server: LLMServer, wrong_every: int, ret: int
+) -> None:
+    llm_server.configure(script=_script(wrong_every))
+    db = pytester.path / "r.db"
+    result = pytester.runpytest(
+        str(REPO / "evals"),
+        "--rootdir",
+        str(REPO),
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "-p",
+        "no:cacheprovider",
+        "--model",
+        "openai/oracle",
+        "--llmeval-base-url",
+        llm_server.base_url,
+        "--llmeval-db",
+        str(db),
+        "-q",
+    )
+    assert result.ret == ret
+    n_wrong = len(range(0, 200, wrong_every))
+    # 8 thresholds: 4 + error_rate for json_extraction, 2 + error_rate for qa
+    result.assert_outcomes(passed=400 - 2 * n_wrong, failed=2 * n_wrong + (6 if ret else 0))
+    out = result.stdout.str()
+    assert "json_extraction  (n=200)" in out and "qa  (n=200)" in out
+    assert f"llmeval gate {'PASSED: 8/8' if ret == 0 else 'FAILED: 2/8'}" in out

@@ -65,7 +65,12 @@ def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         lo, hi, method = stats.mean_interval(values)
         out[metric] = metric_value(sum(values) / len(values), len(values), lo, hi, method)
 
-    latencies = [float(r["latency_ms"]) for r in scored if r.get("latency_ms") is not None]
+    # A cached answer's latency is the model's original one, not the cache lookup's.
+    latencies = [
+        float(lat)
+        for r in scored
+        if (lat := r.get("original_latency_ms" if r.get("cached") else "latency_ms")) is not None
+    ]
     if latencies:
         out["latency_p50_ms"] = metric_value(stats.percentile(latencies, 50), len(latencies))
         out["latency_p95_ms"] = metric_value(stats.percentile(latencies, 95), len(latencies))

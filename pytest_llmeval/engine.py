@@ -1,6 +1,11 @@
-"""Runs model calls on an asyncio loop in a background thread.
+"""The prefetch engine: every item's request is known once collection ends, so generation
+runs ahead of the item that needs it.
 
-Test items block on a future; the loop owns the model (and its one HTTP connection pool).
+One asyncio loop in a background thread owns the model (one HTTP connection pool). Planned
+requests start in run order, bounded by an adaptive concurrency limit and a look-ahead
+window of started-but-unclaimed results, which also bounds what ``-x`` or Ctrl-C waste.
+An item claims its result (waiting if needed); a request nobody planned starts at once,
+ahead of the queue. Cached answers are served without touching the model at all.
 """
 
 from __future__ import annotations
@@ -9,64 +14,276 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model
+from pytest_llmeval import cache
+from pytest_llmeval.limiter import AdaptiveLimiter
+from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 
 T = TypeVar("T")
+CacheLookup = Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One item's generation request; ``id`` is the item's node id."""
+
+    id: str
+    messages: Sequence[Message]
+    params: GenerateParams
+
+
+@dataclass
+class EngineStats:
+    planned: int = 0
+    prefetched: int = 0  # claimed after being started ahead of time
+    cold: int = 0  # claimed before anything started it
+    cache_hits: int = 0
+    model_calls: int = 0
+    errors: int = 0
+    wasted: int = 0  # started, never claimed (cancelled or thrown away)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine:
-    """Owns one model and the event loop its calls run on."""
+    """Plans, prefetches, caches and rate-limits calls to one model."""
 
-    def __init__(self, make_model: Callable[[], Model]) -> None:
+    def __init__(
+        self,
+        make_model: Callable[[], Model],
+        *,
+        identity: Callable[[], Mapping[str, Any]] | None,
+        concurrency: int = 16,
+        window: int | None = None,
+        cache_mode: str = "auto",
+        cache_lookup: CacheLookup | None = None,
+    ) -> None:
         self._make_model = make_model
+        self._identity_fn = identity
+        self._identity: Mapping[str, Any] | None = None
         self._model: Model | None = None
+        self.concurrency = concurrency
+        self.window = window or 4 * concurrency
+        self.cache_mode = cache_mode
+        self._cache_lookup = cache_lookup
+        self.stats = EngineStats()
+        self.limiter = AdaptiveLimiter(concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # loop-thread state
+        self._queue: deque[Request] = deque()
+        self._tasks: dict[str, asyncio.Future[Completion]] = {}
+        self._unclaimed: set[str] = set()
+        self._wake: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._closed = False
 
+    # -- public, called from pytest's thread ----------------------------------------------
     @property
-    def model(self) -> Model:
-        if self._model is None:
-            self._model = self._make_model()
-        return self._model
+    def identity(self) -> Mapping[str, Any]:
+        if self._identity is None:
+            if self._identity_fn is not None:
+                self._identity = self._identity_fn()
+            else:  # a plugin's model: ask it (built on the loop, where it will live)
+                model = self._submit(self._get_model()).result()
+                self._identity = dict(model.identity())
+        return self._identity
 
+    def plan(self, requests: Sequence[Request]) -> None:
+        """Queue requests in the order items will claim them; cached ones resolve now."""
+        if not requests:
+            return
+        hits = self._cached(requests)
+        self.stats.planned += len(requests)
+        self._call(self._add_plan, list(requests), hits)
+
+    def result(self, request: Request) -> Completion:
+        """The completion for ``request``: wait for it, or start it now if nobody did."""
+        return self._submit(self._claim(request)).result()
+
+    def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        """A direct call, outside the plan and the cache (the ``model`` fixture)."""
+        return self._submit(self._direct(messages, params)).result()
+
+    def key(self, request: Request) -> str:
+        return cache.cache_key(self.identity, request.params, request.messages)
+
+    def close(self) -> None:
+        """Cancel what is still queued or running, then stop the loop."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            self._submit(self._shutdown()).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+
+    def summary(self) -> dict[str, Any]:
+        out = asdict(self.stats)
+        out.update(
+            concurrency=self.concurrency,
+            window=self.window,
+            cache=self.cache_mode,
+            rate_limited=self.limiter.stats.rate_limited,
+            concurrency_cuts=self.limiter.stats.cuts,
+            min_concurrency=int(self.limiter.stats.min_limit),
+            max_in_flight=self.limiter.stats.max_in_flight,
+        )
+        return out
+
+    # -- plumbing ----------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(
-                    target=loop.run_forever, name="llmeval-engine", daemon=True
-                )
-                thread.start()
-                self._loop, self._thread = loop, thread
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="llmeval-engine", daemon=True)
+                self._thread.start()
+                ready.wait()
+                self._loop = loop
             return self._loop
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule a coroutine on the engine loop from any thread."""
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
 
-    def submit(
-        self, messages: Sequence[Message], params: GenerateParams
-    ) -> concurrent.futures.Future[Completion]:
-        model = self.model
-        return self.run(model.agenerate(messages, params))
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        self._ensure_loop().call_soon_threadsafe(fn, *args)
 
-    def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        """Blocking call: what the ``model`` fixture uses."""
-        return self.submit(messages, params).result()
+    def _cached(self, requests: Sequence[Request]) -> dict[str, Completion]:
+        if self._cache_lookup is None:
+            return {}
+        readable = [r for r in requests if cache.reads(self.cache_mode, r.params)]
+        if not readable:
+            return {}
+        keys = {r.id: self.key(r) for r in readable}
+        found = self._cache_lookup(sorted(set(keys.values())))
+        hits = {}
+        for rid, key in keys.items():
+            entry = found.get(key)
+            if entry is not None:
+                resp = entry["response"]
+                hits[rid] = Completion(
+                    text=resp["text"],
+                    finish_reason=resp.get("finish_reason"),
+                    prompt_tokens=resp.get("prompt_tokens"),
+                    completion_tokens=resp.get("completion_tokens"),
+                    latency_ms=0.0,
+                    model=resp.get("model", ""),
+                    cached=True,
+                    metadata={"cache_key": key, "original_latency_ms": entry["latency_ms"]},
+                )
+        return hits
 
-    def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
+    # -- on the loop -----------------------------------------------------------------------
+    def _add_plan(self, requests: list[Request], hits: dict[str, Completion]) -> None:
+        loop = asyncio.get_running_loop()
+        for req in requests:
+            if req.id in self._tasks:
+                continue
+            if req.id in hits:
+                fut: asyncio.Future[Completion] = loop.create_future()
+                fut.set_result(hits[req.id])
+                self._tasks[req.id] = fut
+                self.stats.cache_hits += 1
+            else:
+                self._queue.append(req)
+        if self._dispatcher is None:
+            self._wake = asyncio.Event()
+            self._dispatcher = loop.create_task(self._dispatch())
+        else:
+            self._kick()
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        while not self._closed:
+            while self._queue and len(self._unclaimed) < self.window:
+                req = self._queue.popleft()
+                if req.id not in self._tasks:
+                    self._start(req, priority=False)
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _start(self, req: Request, priority: bool) -> asyncio.Future[Completion]:
+        task = asyncio.get_running_loop().create_task(self._run(req, priority))
+        self._tasks[req.id] = task
+        self._unclaimed.add(req.id)
+        return task
+
+    async def _run(self, req: Request, priority: bool) -> Completion:
+        model = await self._get_model()
+        await self.limiter.acquire(priority)
+        self.stats.model_calls += 1
+        try:
+            comp = await model.agenerate(req.messages, req.params)
+        except ModelError:
+            self.stats.errors += 1
+            raise
+        finally:
+            self.limiter.release()
+        meta = dict(comp.metadata)
+        if cache.writes(self.cache_mode, req.params):
+            meta["cache_key"] = self.key(req)
+        return Completion(**{**comp.__dict__, "metadata": meta})
+
+    async def _get_model(self) -> Model:
+        if self._model is None:
+            # Built here, in the loop's thread: clients bind to the loop that made them.
+            self._model = self._make_model()
+            listen = getattr(self._model, "add_status_listener", None)
+            if listen is not None:
+                listen(self.limiter.observe)
+        return self._model
+
+    async def _claim(self, req: Request) -> Completion:
+        fut = self._tasks.get(req.id)
+        if fut is None:
+            self.stats.cold += 1
+            fut = self._start(req, priority=True)
+        elif isinstance(fut, asyncio.Task):
+            self.stats.prefetched += 1
+        try:
+            return await asyncio.shield(fut)
+        finally:
+            self._unclaimed.discard(req.id)
+            self._tasks.pop(req.id, None)
+            self._kick()
+
+    async def _direct(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        model = await self._get_model()
+        await self.limiter.acquire(priority=True)
+        try:
+            return await model.agenerate(messages, params)
+        finally:
+            self.limiter.release()
+
+    async def _shutdown(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._kick()
+        pending = [t for t in self._tasks.values() if isinstance(t, asyncio.Task)]
+        self.stats.wasted += len([rid for rid in self._unclaimed if rid in self._tasks])
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
         if self._model is not None:
-            # Closing is best effort: every result is already recorded.
             with contextlib.suppress(Exception):
-                self.run(self._model.aclose()).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
-        self._loop = self._thread = None
+                await asyncio.wait_for(self._model.aclose(), 5)

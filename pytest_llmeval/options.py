@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval import cache
 from pytest_llmeval import thresholds as th
 from pytest_llmeval.models import ModelSettings, SpecError, check_settings, parse_spec
 
@@ -27,6 +28,9 @@ class Options:
     max_tokens: int | None
     thresholds: tuple[th.Threshold, ...]  # project-level: pyproject, then ini, then CLI
     suite_glob: str
+    concurrency: int = 16
+    window: int | None = None
+    cache: str = "auto"
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -73,7 +77,19 @@ def _read(config: pytest.Config) -> Options:
     if max_tokens is not None:
         _positive(max_tokens, "--max-tokens", int)
 
+    concurrency = _opt(config, "llmeval_concurrency", "llmeval_concurrency")
+    window = _opt(config, "llmeval_window", "llmeval_window")
+    cache_mode = _opt(config, "llmeval_cache", "llmeval_cache") or "auto"
+    if cache_mode not in cache.MODES:
+        raise ValueError(
+            f"--llmeval-cache: expected one of {', '.join(cache.MODES)}, got {cache_mode!r}"
+        )
     return Options(
+        concurrency=int(
+            _positive(16 if concurrency is None else concurrency, "--llmeval-concurrency", int)
+        ),
+        window=None if window is None else int(_positive(window, "--llmeval-window", int)),
+        cache=cache_mode,
         model=model,
         db_path=db_path,
         strict=bool(config.getoption("llmeval_strict") or config.getini("llmeval_strict")),

@@ -2,100 +2,63 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pytest_llmeval import hookspecs
 
+# (flag, dest, ini key or None, addoption keywords); every persistent setting has an ini key.
+OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
+    ("--model", "llmeval_model", "llmeval_model",
+     {"metavar": "SPEC", "help": "Model to evaluate: gpt-4o-mini, openai/NAME or hf/REPO_OR_PATH"}),
+    ("--llmeval-base-url", "llmeval_base_url", "llmeval_base_url",
+     {"metavar": "URL", "help": "Base URL of an OpenAI-compatible server (default: "
+      "OPENAI_BASE_URL)"}),
+    ("--temperature", "llmeval_temperature", None,
+     {"type": float, "metavar": "T", "help": "Override every suite's sampling temperature"}),
+    ("--max-tokens", "llmeval_max_tokens", None,
+     {"type": int, "metavar": "N", "help": "Override every suite's completion token limit"}),
+    ("--llmeval-timeout", "llmeval_timeout", "llmeval_timeout",
+     {"type": float, "metavar": "S", "help": "Seconds before one request times out (default 60)"}),
+    ("--llmeval-max-retries", "llmeval_max_retries", "llmeval_max_retries",
+     {"type": int, "metavar": "N", "help": "Retries per request on 429/5xx/timeouts (default 4)"}),
+    ("--llmeval-concurrency", "llmeval_concurrency", "llmeval_concurrency",
+     {"type": int, "metavar": "N", "help": "Requests in flight at once, across all xdist "
+      "workers (default 16; halved on 429, regrown on success)"}),
+    ("--llmeval-window", "llmeval_window", "llmeval_window",
+     {"type": int, "metavar": "N", "help": "Results generated ahead of the running item "
+      "(default 4x concurrency); bounds what -x or Ctrl-C waste"}),
+    ("--llmeval-cache", "llmeval_cache", "llmeval_cache",
+     {"metavar": "MODE", "choices": ("auto", "on", "off", "refresh"),
+      "help": "Response cache: auto (on at temperature 0, the default), on, off, refresh"}),
+    ("--llmeval-db", "llmeval_db", "llmeval_db",
+     {"metavar": "PATH", "help": "Results database (default .llmeval/llmeval.db under the "
+      "rootdir)"}),
+    ("--llmeval-limit", "llmeval_limit", "llmeval_limit",
+     {"type": int, "metavar": "N", "help": "Evaluate a seeded, stable subset of N samples per "
+      "suite"}),
+    ("--llmeval-seed", "llmeval_seed", "llmeval_seed",
+     {"type": int, "metavar": "N", "help": "Seed for --llmeval-limit (default 0)"}),
+    ("--llmeval-threshold", "llmeval_threshold", None,
+     {"action": "append", "metavar": "TASK.METRIC>=X",
+      "help": "Add or override a threshold, e.g. json_extraction.accuracy>=0.9"}),
+    ("--llmeval-strict", "llmeval_strict", None,
+     {"action": "store_true", "default": None,
+      "help": "Fail the session on any sample miss, not just on the gate"}),
+]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmeval", "LLM evaluation (pytest-llmeval)")
-    group.addoption(
-        "--model",
-        dest="llmeval_model",
-        metavar="SPEC",
-        help="Model to evaluate: gpt-4o-mini, openai/NAME or hf/REPO_OR_PATH",
-    )
-    group.addoption(
-        "--llmeval-base-url",
-        dest="llmeval_base_url",
-        metavar="URL",
-        help="Base URL of an OpenAI-compatible server (default: OPENAI_BASE_URL)",
-    )
-    group.addoption(
-        "--temperature",
-        dest="llmeval_temperature",
-        type=float,
-        metavar="T",
-        help="Override every suite's sampling temperature",
-    )
-    group.addoption(
-        "--max-tokens",
-        dest="llmeval_max_tokens",
-        type=int,
-        metavar="N",
-        help="Override every suite's completion token limit",
-    )
-    group.addoption(
-        "--llmeval-timeout",
-        dest="llmeval_timeout",
-        type=float,
-        metavar="S",
-        help="Seconds before one model request times out (default 60)",
-    )
-    group.addoption(
-        "--llmeval-max-retries",
-        dest="llmeval_max_retries",
-        type=int,
-        metavar="N",
-        help="Retries per request on 429/5xx/timeouts (default 4)",
-    )
-    group.addoption(
-        "--llmeval-db",
-        dest="llmeval_db",
-        metavar="PATH",
-        help="Results database (default .llmeval/llmeval.db under the rootdir)",
-    )
-    group.addoption(
-        "--llmeval-limit",
-        dest="llmeval_limit",
-        type=int,
-        metavar="N",
-        help="Evaluate a seeded, stable subset of N samples per suite",
-    )
-    group.addoption(
-        "--llmeval-seed",
-        dest="llmeval_seed",
-        type=int,
-        metavar="N",
-        help="Seed for --llmeval-limit (default 0)",
-    )
-    group.addoption(
-        "--llmeval-threshold",
-        dest="llmeval_threshold",
-        action="append",
-        metavar="TASK.METRIC>=X",
-        help="Add or override a threshold, e.g. json_extraction.accuracy>=0.9",
-    )
-    group.addoption(
-        "--llmeval-strict",
-        dest="llmeval_strict",
-        action="store_true",
-        default=None,
-        help="Fail the session on any sample miss, not just the gate",
-    )
-
-    parser.addini("llmeval_model", "Default --model spec")
-    parser.addini("llmeval_base_url", "Default --llmeval-base-url")
-    parser.addini("llmeval_timeout", "Default --llmeval-timeout")
-    parser.addini("llmeval_max_retries", "Default --llmeval-max-retries")
-    parser.addini("llmeval_db", "Default --llmeval-db")
-    parser.addini("llmeval_limit", "Default --llmeval-limit")
-    parser.addini("llmeval_seed", "Default --llmeval-seed")
+    for flag, dest, ini, kwargs in OPTIONS:
+        group.addoption(flag, dest=dest, **kwargs)
+        if ini is not None:
+            parser.addini(ini, f"Default {flag}")
     parser.addini("llmeval_thresholds", "Thresholds, one TASK.METRIC>=X per line", type="linelist")
     parser.addini("llmeval_strict", "Default --llmeval-strict", type="bool", default=False)
-    parser.addini(
-        "llmeval_suite_glob", "File name pattern of declarative suites", default="eval_*.yaml"
-    )
+    parser.addini("llmeval_suite_glob", "File name pattern of declarative suites",
+                  default="eval_*.yaml")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

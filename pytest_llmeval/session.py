@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval import __version__, aggregate, summary
+from pytest_llmeval import __version__, aggregate, models, summary
 from pytest_llmeval import thresholds as th
 from pytest_llmeval.dataset import file_hash
-from pytest_llmeval.engine import Engine
+from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.options import Options
@@ -38,7 +38,21 @@ GATE_PREFIX = "llmeval::gate"
 NO_MODEL_NODEID = "llmeval::no-model"
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0
-MAX_TEXT = 64 * 1024  # cap on prompt/output text carried in reports and stored
+MAX_TEXT = 64 * 1024
+# What the controller keeps in memory per row for the end-of-session metrics.
+AGGREGATED = (
+    "task",
+    "sample_id",
+    "slices",
+    "scores",
+    "passed",
+    "error",
+    "latency_ms",
+    "original_latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached",
+)  # cap on prompt/output text carried in reports and stored
 
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
@@ -88,8 +102,28 @@ class EvalSession:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self._make_model)
+            settings = self.require_model()
+            custom = bool(self.config.hook.pytest_llmeval_make_model.get_hookimpls())
+            self._engine = Engine(
+                self._make_model,
+                # A model from a conftest hook knows its own identity; built-in ones are
+                # identified from settings, so a fully cached run never loads the model.
+                identity=None if custom else (lambda: models.identity(settings)),
+                concurrency=self.options.concurrency,
+                window=self.options.window,
+                cache_mode=self.options.cache,
+                cache_lookup=self._cache_lookup,
+            )
         return self._engine
+
+    def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if self.options.cache in ("off", "refresh") or not self.options.db_path.exists():
+            return {}
+        store = Store(self.options.db_path)  # its own connection: may run on another thread
+        try:
+            return store.get_cache(keys)
+        finally:
+            store.close()
 
     def _make_model(self) -> Model:
         settings = self.require_model()
@@ -127,7 +161,7 @@ class EvalSession:
         case = item.stash[case_key]
         row = self._row(item)
         try:
-            comp = self.engine.generate(case.messages, self.params_for(case.suite))
+            comp = self.engine.result(self._request(item, case))
         except ModelError as exc:
             row["error"] = str(exc)[:2000]
             row["error_kind"] = "model"
@@ -139,9 +173,32 @@ class EvalSession:
             completion_tokens=comp.completion_tokens,
             finish_reason=comp.finish_reason,
             cached=comp.cached,
+            original_latency_ms=comp.metadata.get("original_latency_ms"),
+            response_model=comp.model,
+            # a cut-off output must not be cached as the model's answer
+            cache_key=comp.metadata.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
         )
         item.stash[completion_key] = comp
         return comp
+
+    def _request(self, item: pytest.Item, case: Case) -> Request:
+        return Request(item.nodeid, case.messages, self.params_for(case.suite))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Plan every selected item's request now: -k/-m/--lf have already deselected."""
+        if self.config.getoption("collectonly") or self.options.model is None:
+            return
+        planned = []
+        for item in session.items:
+            if case_key not in item.stash:
+                continue
+            # A marked test that never asks for `completion` must not cost a request.
+            names = getattr(item, "fixturenames", None)
+            if names is None or "completion" in names:
+                planned.append(self._request(item, item.stash[case_key]))
+        if planned:
+            self.engine.plan(planned)
 
     def _row(self, item: pytest.Item) -> dict[str, Any]:
         row = item.stash.get(row_key, None)
@@ -316,23 +373,7 @@ class EvalSession:
             {"size": row["suite_size"], "thresholds": row["thresholds"], "dataset": row["dataset"]},
         )
         info["size"] = max(info["size"], row["suite_size"])
-        self.rows.append(
-            {
-                k: row.get(k)
-                for k in (
-                    "task",
-                    "sample_id",
-                    "slices",
-                    "scores",
-                    "passed",
-                    "error",
-                    "latency_ms",
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "cached",
-                )
-            }
-        )
+        self.rows.append({k: row.get(k) for k in AGGREGATED})
         self._buffer.append(row)
         if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self._flush()
@@ -356,6 +397,25 @@ class EvalSession:
             )
         rows, self._buffer = self._buffer, []
         self.store.add_results(self.run_id, rows)
+        self.store.put_cache(
+            [
+                {
+                    "key": r["cache_key"],
+                    "model": self._model_spec(),
+                    "latency_ms": r["latency_ms"],
+                    "run_id": self.run_id,
+                    "response": {
+                        "text": r["output"],
+                        "finish_reason": r["finish_reason"],
+                        "prompt_tokens": r["prompt_tokens"],
+                        "completion_tokens": r["completion_tokens"],
+                        "model": r.get("response_model"),
+                    },
+                }
+                for r in rows
+                if r.get("cache_key") and not r.get("cached") and not r.get("error")
+            ]
+        )
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(
@@ -363,6 +423,8 @@ class EvalSession:
     ) -> Generator[None, None, None]:
         # Before `yield`: junitxml, json-report and the terminal's final line run after us
         # and see the gate's exit status and synthetic gate reports.
+        if self._engine is not None:
+            self._engine.close()  # cancels what -x or Ctrl-C left queued or running
         if not self.is_worker and self.rows:
             self._finish(session)
         return (yield)
@@ -407,6 +469,7 @@ class EvalSession:
             "errors": dict(self.errors),
             "suites": self.suite_info,
             "exitstatus": int(session.exitstatus),
+            "engine": self._engine.summary() if self._engine is not None else None,
         }
         self.config.hook.pytest_llmeval_summary(config=self.config, summary=self.result)
         assert self.store is not None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -79,6 +79,19 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, task, slice, metric)
     );
     CREATE INDEX runs_by_start ON runs (started_at);
+    """,
+    # 2: the response cache, and a cached row's original latency beside its own.
+    """
+    CREATE TABLE cache (
+        key TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        response TEXT NOT NULL,
+        latency_ms REAL,
+        run_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    ALTER TABLE results ADD COLUMN original_latency_ms REAL;
+    ALTER TABLE results ADD COLUMN cache_key TEXT;
     """,
 ]
 
@@ -227,6 +240,43 @@ class Store:
                     for r in rows
                 ],
             )
+
+    def put_cache(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Store responses under their cache keys (a refresh overwrites)."""
+        if not entries:
+            return
+        now = utcnow()
+        with self._tx():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO cache (key, model, response, latency_ms, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e["key"],
+                        e["model"],
+                        _dump(e["response"]),
+                        e.get("latency_ms"),
+                        e.get("run_id"),
+                        now,
+                    )
+                    for e in entries
+                ],
+            )
+
+    def get_cache(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The cached entries among ``keys`` (missing keys are absent from the result)."""
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+            chunk = keys[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self.conn.execute(
+                f"SELECT key, response, latency_ms FROM cache WHERE key IN ({marks})", chunk
+            ):
+                found[row["key"]] = {
+                    "response": json.loads(row["response"]),
+                    "latency_ms": row["latency_ms"],
+                }
+        return found
 
     def sweep_stale(self, host: str, stale_after_s: float = 3600.0) -> int:
         """Mark ``running`` runs whose process is gone (same host) or silent as ``aborted``."""

@@ -103,12 +103,26 @@ def render(result: Mapping[str, Any]) -> list[str]:
             )
     else:
         lines.append("llmeval: no thresholds configured; sample misses fail like plain tests")
+    engine = result.get("engine")
+    if engine:
+        lines.append(engine_line(engine))
     partial = " (partial: not every sample of every suite ran)" if result.get("partial") else ""
     lines.append(
         f"llmeval run {result['run_id']}: {result['status']}{partial}; "
         f"model {result.get('model')}; results in {result['db']}"
     )
     return ["=" * 20 + " llmeval " + "=" * 20, *lines]
+
+
+def engine_line(e: Mapping[str, Any]) -> str:
+    line = (
+        f"llmeval engine: {e['planned']} planned, {e['prefetched']} prefetched, "
+        f"{e['cold']} cold, {e['cache_hits']} from cache, {e['model_calls']} model calls, "
+        f"{e['wasted']} wasted; concurrency {e['concurrency']}"
+    )
+    if e.get("rate_limited"):
+        line += f" (cut to {e['min_concurrency']} after {e['rate_limited']} rate-limited responses)"
+    return line
 
 
 def miss_message(case: Case, row: Mapping[str, Any], failing: Sequence[str]) -> str:

@@ -231,8 +231,17 @@ def test_openai_environment_variables_are_honoured(
     assert "sk-test-secret" not in (project.path / "junit.xml").read_text()
     assert "sk-test-secret" not in result.stdout.str() + result.stderr.str()
     project.server.configure(api_key="another-key")
+    # the cache key never holds the API key: without --llmeval-cache off the answers
+    # cached by the first run would be served and the bad key never sent
     result = project.pytester.runpytest(
-        "--model", "test-model", "--llmeval-db", str(project.db), "--llmeval-max-retries", "0"
+        "--model",
+        "test-model",
+        "--llmeval-db",
+        str(project.db),
+        "--llmeval-max-retries",
+        "0",
+        "--llmeval-cache",
+        "off",
     )
     result.assert_outcomes(errors=3)
     assert "HTTP 401" in result.stdout.str() and "sk-test-secret" not in result.stdout.str()

@@ -84,7 +84,7 @@ def test_ctrl_c_on_a_real_process_keeps_completed_rows(project: EvalProject) -> 
     project.qa_suite(200)
     project.server.configure(latency_ms=30)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *project.args("-q")],
+        [sys.executable, "-m", "pytest", *project.args("-q", "--llmeval-concurrency", "1")],
         cwd=project.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -33,6 +33,9 @@ PROVIDERS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+
+
 class SpecError(ValueError):
     """A model spec or setting that cannot work; reported as a usage error."""
 
@@ -73,6 +76,26 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if not name:
         raise SpecError(f"--model {spec!r}: missing model name after {provider!r}/")
     return provider, name
+
+
+def effective_base_url(settings: ModelSettings) -> str:
+    """The URL an OpenAI-compatible call goes to: the option, the SDK's env var, or OpenAI."""
+    url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_URL
+    return url.rstrip("/")
+
+
+def identity(settings: ModelSettings) -> dict[str, Any]:
+    """What distinguishes a built-in model's answers, from settings alone (no imports).
+
+    Part of every response cache key; never holds secrets.
+    """
+    if settings.provider == "openai":
+        return {
+            "provider": "openai",
+            "model": settings.name,
+            "base_url": effective_base_url(settings),
+        }
+    return {"provider": settings.provider, "model": settings.name, **settings.options}
 
 
 def check_settings(settings: ModelSettings) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -44,8 +45,17 @@ class EngineStats:
     cache_hits: int = 0
     model_calls: int = 0
     errors: int = 0
+    retries: int = 0
     wasted: int = 0  # started, never claimed (cancelled or thrown away)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    """The server's Retry-After when it gave a sane one, else exponential with jitter
+    (0.5 s doubling to 8 s, minus up to 25%), as the openai SDK does."""
+    if retry_after is not None and 0 < retry_after <= 60:
+        return retry_after
+    return min(0.5 * 2.0**attempt, 8.0) * (1 - 0.25 * random.random())
 
 
 class Engine:
@@ -60,6 +70,8 @@ class Engine:
         window: int | None = None,
         cache_mode: str = "auto",
         cache_lookup: CacheLookup | None = None,
+        max_retries: int = 4,
+        give_up_after: int = 8,
     ) -> None:
         self._make_model = make_model
         self._identity_fn = identity
@@ -69,6 +81,10 @@ class Engine:
         self.window = window or 4 * concurrency
         self.cache_mode = cache_mode
         self._cache_lookup = cache_lookup
+        self.max_retries = max_retries
+        self.give_up_after = give_up_after
+        self._failures_in_a_row = 0
+        self._dead: str | None = None
         self.stats = EngineStats()
         self.limiter = AdaptiveLimiter(concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,7 +115,7 @@ class Engine:
             return
         hits = self._cached(requests)
         self.stats.planned += len(requests)
-        self._call(self._add_plan, list(requests), hits)
+        self._soon(self._add_plan, list(requests), hits)
 
     def result(self, request: Request) -> Completion:
         """The completion for ``request``: wait for it, or start it now if nobody did."""
@@ -158,7 +174,7 @@ class Engine:
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
 
-    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
         self._ensure_loop().call_soon_threadsafe(fn, *args)
 
     def _cached(self, requests: Sequence[Request]) -> dict[str, Completion]:
@@ -226,16 +242,7 @@ class Engine:
         return task
 
     async def _run(self, req: Request, priority: bool) -> Completion:
-        model = await self._get_model()
-        await self.limiter.acquire(priority)
-        self.stats.model_calls += 1
-        try:
-            comp = await model.agenerate(req.messages, req.params)
-        except ModelError:
-            self.stats.errors += 1
-            raise
-        finally:
-            self.limiter.release()
+        comp = await self._request(req.messages, req.params, priority)
         meta = dict(comp.metadata)
         if cache.writes(self.cache_mode, req.params):
             meta["cache_key"] = self.key(req)
@@ -265,12 +272,49 @@ class Engine:
             self._kick()
 
     async def _direct(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        return await self._request(messages, params, priority=True)
+
+    async def _request(
+        self, messages: Sequence[Message], params: GenerateParams, priority: bool
+    ) -> Completion:
+        """One request with retries. A retry gives its slot back while it waits, so the
+        adaptive limit really lowers the load, and re-queues ahead of new requests."""
         model = await self._get_model()
-        await self.limiter.acquire(priority=True)
-        try:
-            return await model.agenerate(messages, params)
-        finally:
-            self.limiter.release()
+        for attempt in range(self.max_retries + 1):
+            if self._dead is not None:
+                raise ModelError(self._dead)
+            await self.limiter.acquire(priority or attempt > 0)
+            self.stats.model_calls += 1
+            try:
+                comp = await model.agenerate(messages, params)
+            except ModelError as exc:
+                if not exc.retryable or attempt == self.max_retries:
+                    self._failed(exc, attempt + 1)
+                    raise ModelError(
+                        f"{exc} (after {attempt + 1} attempts)" if attempt else str(exc)
+                    ) from None
+                delay = _backoff(attempt, exc.retry_after)
+            else:
+                self._failures_in_a_row = 0
+                return comp
+            finally:
+                self.limiter.release()
+            self.stats.retries += 1
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _failed(self, exc: ModelError, attempts: int) -> None:
+        self.stats.errors += 1
+        if not exc.retryable:
+            return
+        # A server that fails every request is down: stop after a few in a row instead of
+        # spending every remaining request's full retry budget on it.
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= self.give_up_after and self._dead is None:
+            self._dead = (
+                f"gave up: {self._failures_in_a_row} requests in a row failed after "
+                f"{attempts} attempts each; last: {exc}"
+            )
 
     async def _shutdown(self) -> None:
         self._closed = True

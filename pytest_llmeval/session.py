@@ -15,12 +15,13 @@ from collections import Counter
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pytest
 
 from pytest_llmeval import __version__, aggregate, models, summary
 from pytest_llmeval import thresholds as th
+from pytest_llmeval.broker import Broker, RemoteEngine
 from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models import ModelSettings, create_model
@@ -82,7 +83,8 @@ class EvalSession:
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         self.run_id: str = workerinput["llmeval_run_id"] if workerinput else new_run_id()
-        self._engine: Engine | None = None
+        self._engine: Engine | RemoteEngine | None = None
+        self._broker: Broker | None = None
         self._params: dict[int, GenerateParams] = {}
         # controller state
         self.store: Store | None = None
@@ -100,21 +102,39 @@ class EvalSession:
 
     # -- producing results (every process) ------------------------------------------------
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> Engine | RemoteEngine:
         if self._engine is None:
-            settings = self.require_model()
-            custom = bool(self.config.hook.pytest_llmeval_make_model.get_hookimpls())
-            self._engine = Engine(
-                self._make_model,
-                # A model from a conftest hook knows its own identity; built-in ones are
-                # identified from settings, so a fully cached run never loads the model.
-                identity=None if custom else (lambda: models.identity(settings)),
-                concurrency=self.options.concurrency,
-                window=self.options.window,
-                cache_mode=self.options.cache,
-                cache_lookup=self._cache_lookup,
-            )
+            self._engine = self._remote_engine() or self._local_engine()
         return self._engine
+
+    def _remote_engine(self) -> RemoteEngine | None:
+        """On an xdist worker: the controller's engine, if this worker can reach it."""
+        address = getattr(self.config, "workerinput", {}).get("llmeval_broker")
+        if address is None:
+            return None
+        try:
+            return RemoteEngine(address[0], bytes.fromhex(address[1]))
+        except OSError:
+            return None  # a remote gateway (--tx ssh=...): evaluate locally instead
+
+    def _local_engine(self) -> Engine:
+        settings = self.require_model()
+        custom = bool(self.config.hook.pytest_llmeval_make_model.get_hookimpls())
+        concurrency = self.options.concurrency
+        workers = getattr(self.config, "workerinput", {}).get("workercount")
+        if workers:  # a worker on its own still keeps to its share of the quota
+            concurrency = max(1, concurrency // int(workers))
+        return Engine(
+            self._make_model,
+            # A model from a conftest hook knows its own identity; built-in ones are
+            # identified from settings, so a fully cached run never loads the model.
+            identity=None if custom else (lambda: models.identity(settings)),
+            concurrency=concurrency,
+            window=self.options.window,
+            cache_mode=self.options.cache,
+            cache_lookup=self._cache_lookup,
+            max_retries=settings.max_retries,
+        )
 
     def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         if self.options.cache in ("off", "refresh") or not self.options.db_path.exists():
@@ -276,8 +296,23 @@ class EvalSession:
     # -- pytest hooks ---------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """xdist controller: every worker records into this run."""
+        """xdist controller: every worker records into this run and uses its engine."""
         node.workerinput["llmeval_run_id"] = self.run_id
+        if self.options.model is not None and not self.config.getoption("collectonly"):
+            if self._broker is None:
+                engine = self.engine
+                assert isinstance(engine, Engine)
+                self._broker = Broker(engine)
+            node.workerinput["llmeval_broker"] = (self._broker.address, self._broker.authkey.hex())
+
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Deal items round-robin so workers follow the engine's generation order."""
+        if config.getvalue("dist") != "load" or self.options.model is None:
+            return None
+        from pytest_llmeval.scheduling import InterleavedScheduling
+
+        return InterleavedScheduling(config, log)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
@@ -321,8 +356,6 @@ class EvalSession:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if call.excinfo is not None and call.excinfo.errisinstance((SampleMiss, ModelFailure)):
-            report.longrepr = str(call.excinfo.value)
         row = item.stash.get(row_key, None)
         if row is None or report.skipped:
             return report
@@ -337,6 +370,36 @@ class EvalSession:
         # fails the same way with and without -n.
         report.llmeval = json.loads(json.dumps(row, default=str))  # type: ignore[attr-defined]
         return report
+
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+    def pytest_runtest_makereport_one_line(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> pytest.TestReport | None:
+        """A miss or a model error is reported in one line, without a traceback.
+
+        pytest's default report formats the traceback (parsing each frame's source) before
+        anyone could replace it: ~150 ms per item, which a dead server multiplies by
+        thousands of samples.
+        """
+        if call.excinfo is None or not call.excinfo.errisinstance((SampleMiss, ModelFailure)):
+            return None
+        sections = [
+            (f"Captured {key} {when}", content)
+            for when, key, content in getattr(item, "_report_sections", [])
+        ]
+        return pytest.TestReport(
+            item.nodeid,
+            item.location,
+            {k: 1 for k in item.keywords},
+            "failed",
+            str(call.excinfo.value),
+            cast(Literal["setup", "call", "teardown"], call.when),
+            sections,
+            call.duration,
+            call.start,
+            call.stop,
+            item.user_properties,
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -590,6 +653,8 @@ class EvalSession:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
+        if self._broker is not None:
+            self._broker.close()
         if self.store is not None:
             self.store.close()
 

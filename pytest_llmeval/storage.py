@@ -96,27 +96,11 @@ MIGRATIONS: list[str] = [
 ]
 
 RESULT_COLUMNS = (
-    "run_id",
-    "nodeid",
-    "task",
-    "sample_id",
-    "dataset",
-    "slices",
-    "difficulty",
-    "prompt",
-    "output",
-    "expected",
-    "scores",
-    "passed",
-    "error",
-    "latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached",
-    "finish_reason",
-    "worker",
-    "created_at",
-)
+    "run_id", "nodeid", "task", "sample_id", "dataset", "slices", "difficulty", "prompt",
+    "output", "expected", "scores", "passed", "error", "latency_ms", "prompt_tokens",
+    "completion_tokens", "cached", "finish_reason", "worker", "created_at",
+    "original_latency_ms", "cache_key",
+)  # fmt: skip
 _JSON_RESULT = {"slices", "scores"}
 _JSON_RUN = {"params", "datasets", "metrics", "verdicts"}
 

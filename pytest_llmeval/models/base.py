@@ -41,7 +41,15 @@ class Completion:
 
 
 class ModelError(Exception):
-    """A model call that failed for good (after the provider's retries)."""
+    """A failed model call. ``retryable`` errors (429, 5xx, timeouts, lost connections) are
+    retried by the engine, honouring ``retry_after`` (seconds) when the server sent one."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Model(Protocol):

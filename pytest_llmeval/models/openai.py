@@ -1,11 +1,14 @@
 """OpenAI and OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI, transformers serve).
 
-Retries, backoff and ``Retry-After`` handling are the openai SDK's own (``max_retries``).
+Requests go through the openai SDK (auth, transport, timeouts, error types); failures come
+back as ModelErrors marked retryable, with the server's ``Retry-After``, and the engine
+retries them.
 The API key is read by the SDK from ``OPENAI_API_KEY`` and never leaves this module.
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +52,9 @@ class OpenAIModel:
                 api_key=key,
                 base_url=self.base_url,
                 timeout=self.settings.timeout,
-                max_retries=self.settings.max_retries,
+                # Retries happen in the engine, which gives the concurrency slot back while
+                # it waits: SDK retries would hold it and defeat the adaptive limit.
+                max_retries=0,
                 http_client=self._http_client(),
             )
         return self._client
@@ -91,24 +96,33 @@ class OpenAIModel:
             kwargs["response_format"] = {"type": params.response_format}
         start = time.perf_counter()
         try:
-            # The SDK's documented low-level call: its auth, retries, backoff, timeouts and
-            # error types, without the per-request typed transform of the params and the
-            # pydantic model of the reply, which cost more CPU than the HTTP call itself
-            # (profiled: ~60% of the client's time at 0 ms server latency).
+            # The SDK's documented low-level call: its auth, transport, timeouts and error
+            # types, without the per-request typed transform of the params and the pydantic
+            # model of the reply, which cost more CPU than the HTTP call itself (profiled:
+            # ~60% of the client's time at 0 ms server latency).
             data: Any = await self._get_client().post(
                 "/chat/completions", body=kwargs, cast_to=object
             )
         except openai.APIStatusError as exc:
+            status = exc.status_code
             raise ModelError(
-                f"HTTP {exc.status_code} from {self.base_url}: {_message(exc)}"
+                f"HTTP {status} from {self.base_url}: {_message(exc)}",
+                retryable=status in (408, 409, 429) or status >= 500,
+                retry_after=retry_after(exc.response.headers),
             ) from None
-        except openai.APITimeoutError:
+        except openai.APITimeoutError as exc:
+            # The aiohttp transport reports a refused connection as a connect timeout too,
+            # so say what actually happened when the cause is known.
+            cause = exc.__cause__
+            why = f"{type(cause).__name__}: {cause}" if cause else "no response"
             raise ModelError(
-                f"timed out after {self.settings.timeout:g}s ({self.settings.max_retries} retries) "
-                f"at {self.base_url}"
+                f"timed out ({self.settings.timeout:g}s limit) at {self.base_url}: {why}",
+                retryable=True,
             ) from None
         except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot connect to {self.base_url}: {exc.__cause__ or exc}") from None
+            raise ModelError(
+                f"cannot connect to {self.base_url}: {exc.__cause__ or exc}", retryable=True
+            ) from None
         except openai.OpenAIError as exc:
             raise ModelError(f"{type(exc).__name__}: {exc}") from None
         latency = (time.perf_counter() - start) * 1000.0
@@ -133,6 +147,29 @@ class OpenAIModel:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds the server asked us to wait: ``retry-after-ms``, else ``Retry-After``
+    (seconds, fractional accepted, or an HTTP date)."""
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / scale
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 def _message(exc: openai.APIStatusError) -> str:

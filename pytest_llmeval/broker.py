@@ -1,0 +1,117 @@
+"""One engine for all xdist workers: it lives in the controller and serves them over a
+local socket.
+
+Workers cannot see their future items through xdist's public API, and an engine per worker
+would multiply the API quota by the worker count, load a local model N times and import
+the openai SDK N times. Instead each worker sends its plan (every worker collects the same
+items; the first plan wins) and claims results by item id; the controller's engine keeps
+one concurrency limit, one cache and one model. Workers are then left with what they are
+good at: running test bodies and scorers in parallel.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+from pytest_llmeval.engine import Engine, Request
+from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
+
+
+class Broker:
+    """Serves an Engine to worker processes (controller side)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.authkey = secrets.token_bytes(16)
+        # The platform default: a Unix socket in a private temp dir (a named pipe on
+        # Windows), authenticated with a random key.
+        self._listener = Listener(authkey=self.authkey)
+        self.address: Any = self._listener.address
+        self._plan_lock = threading.Lock()
+        self._planned = False
+        self._thread = threading.Thread(target=self._serve, name="llmeval-broker", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn = self._listener.accept()
+            except OSError:
+                return  # closed
+            except Exception:  # a peer that failed authentication: ignore it
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: Connection) -> None:
+        with conn:
+            while True:
+                try:
+                    op, *args = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    reply: tuple[str, Any] = ("ok", self._dispatch(op, args))
+                except ModelError as exc:
+                    reply = ("model_error", str(exc))
+                except Exception as exc:  # reported to the worker, never silently dropped
+                    reply = ("error", f"{type(exc).__name__}: {exc}")
+                try:
+                    conn.send(reply)
+                except (OSError, EOFError):
+                    return
+
+    def _dispatch(self, op: str, args: list[Any]) -> Any:
+        if op == "plan":
+            with self._plan_lock:
+                # Every worker collected the same items, so the first plan is everyone's.
+                if not self._planned:
+                    self._planned = True
+                    self.engine.plan(args[0])
+            return None
+        if op == "result":
+            return self.engine.result(args[0])
+        if op == "generate":
+            return self.engine.generate(args[0], args[1])
+        raise ValueError(f"unknown broker operation {op!r}")
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+class RemoteEngine:
+    """The controller's engine as a worker sees it: the same calls, over the socket."""
+
+    def __init__(self, address: Any, authkey: bytes) -> None:
+        self._conn = Client(address, authkey=authkey)
+        self._lock = threading.Lock()
+
+    def _call(self, *message: Any) -> Any:
+        with self._lock:
+            self._conn.send(message)
+            status, value = self._conn.recv()
+        if status == "model_error":
+            raise ModelError(value)
+        if status == "error":
+            raise RuntimeError(f"llmeval broker: {value}")
+        return value
+
+    def plan(self, requests: Sequence[Request]) -> None:
+        self._call("plan", list(requests))
+
+    def result(self, request: Request) -> Completion:
+        result: Completion = self._call("result", request)
+        return result
+
+    def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        result: Completion = self._call("generate", list(messages), params)
+        return result
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def summary(self) -> None:
+        return None

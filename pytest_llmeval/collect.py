@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.dataset import DatasetError
-from pytest_llmeval.session import ModelFailure, SampleMiss, case_key, session_key
+from pytest_llmeval.runner import ModelFailure, SampleMiss, case_key
+from pytest_llmeval.session import session_key
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
 
 
@@ -81,10 +82,10 @@ class EvalItem(pytest.Item):
         self.stash[case_key] = case
 
     def setup(self) -> None:
-        self.config.stash[session_key].completion_for(self)
+        self.config.stash[session_key].runner.completion_for(self)
 
     def runtest(self) -> None:
-        miss = self.config.stash[session_key].score_item(self)
+        miss = self.config.stash[session_key].runner.score_item(self)
         if miss is not None:
             raise miss
 

@@ -10,7 +10,8 @@ import pytest
 
 from pytest_llmeval.dataset import Sample
 from pytest_llmeval.models.base import Completion, GenerateParams, Message
-from pytest_llmeval.session import case_key, session_key
+from pytest_llmeval.runner import case_key
+from pytest_llmeval.session import session_key
 from pytest_llmeval.suite import Case
 
 
@@ -37,7 +38,7 @@ def completion(request: pytest.FixtureRequest, sample: Sample) -> Completion:
     After the test body passes, the suite's scorers run on it and a miss fails the item.
     A model error after retries makes the item an error (E).
     """
-    return request.config.stash[session_key].completion_for(request.node)
+    return request.config.stash[session_key].runner.completion_for(request.node)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ModelHandle:
     """Direct, synchronous access to the configured model (not prefetched or cached)."""
 
     spec: str
-    _session: Any
+    _runner: Any
 
     def generate(
         self,
@@ -59,7 +60,7 @@ class ModelHandle:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         p = GenerateParams(temperature=temperature, max_tokens=max_tokens, **params)
-        result: Completion = self._session.generate(list(messages), p)
+        result: Completion = self._runner.generate(list(messages), p)
         return result
 
 
@@ -69,8 +70,8 @@ def model(request: pytest.FixtureRequest) -> ModelHandle:
 
     Calls go straight to the model and block; only ``completion`` is planned ahead.
     """
-    session = request.config.stash[session_key]
-    return ModelHandle(session.require_model().spec, session)
+    runner = request.config.stash[session_key].runner
+    return ModelHandle(runner.require_model().spec, runner)
 
 
 @pytest.fixture
@@ -79,11 +80,11 @@ def llmeval_record(request: pytest.FixtureRequest) -> Any:
 
     Recorded scores are stored with the sample and aggregate into a metric of that name.
     """
-    session = request.config.stash[session_key]
+    runner = request.config.stash[session_key].runner
 
     def record(
         name: str, value: float, *, passed: bool | None = None, explanation: str = ""
     ) -> None:
-        session.record_score(request.node, name, value, passed, explanation)
+        runner.record_score(request.node, name, value, passed, explanation)
 
     return record

@@ -1,0 +1,260 @@
+"""Producing one item's result, in whichever process runs the item.
+
+The runner asks the engine for the item's completion (the controller's engine, under
+xdist), runs the suite's scorers and builds the item's row: JSON primitives that ride on
+the test report to the controller.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_llmeval import models, summary
+from pytest_llmeval.broker import Broker, RemoteEngine
+from pytest_llmeval.engine import Engine, Request
+from pytest_llmeval.models import ModelSettings, create_model
+from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
+from pytest_llmeval.options import Options
+from pytest_llmeval.storage import Store
+from pytest_llmeval.suite import Case, Suite
+
+case_key = pytest.StashKey[Case]()
+row_key = pytest.StashKey[dict[str, Any]]()
+completion_key = pytest.StashKey[Completion]()
+
+MAX_TEXT = 64 * 1024  # cap on prompt/output text carried in reports and stored
+NO_MODEL = (
+    "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
+    "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1, or set llmeval_model in ini"
+)
+
+
+class SampleMiss(AssertionError):
+    """The sample scored below its pass mark: an F item with expected vs got."""
+
+
+class ModelFailure(Exception):
+    """The model call failed after retries: an E item, never a wrong answer."""
+
+
+class Runner:
+    """Completions, scores and rows for the items of this process."""
+
+    def __init__(self, config: pytest.Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self.workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+        self._engine: Engine | RemoteEngine | None = None
+        self.broker: Broker | None = None
+        self._params: dict[int, GenerateParams] = {}
+
+    # -- the engine ------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine | RemoteEngine:
+        if self._engine is None:
+            self._engine = self._remote_engine() or self._local_engine()
+        return self._engine
+
+    @property
+    def started_engine(self) -> Engine | RemoteEngine | None:
+        return self._engine
+
+    def serve_workers(self) -> tuple[Any, str]:
+        """xdist controller: share this process's engine; returns (address, key)."""
+        if self.broker is None:
+            engine = self.engine
+            assert isinstance(engine, Engine)
+            self.broker = Broker(engine)
+        return self.broker.address, self.broker.authkey.hex()
+
+    def _remote_engine(self) -> RemoteEngine | None:
+        """On an xdist worker: the controller's engine, if this worker can reach it."""
+        address = self.workerinput.get("llmeval_broker")
+        if address is None:
+            return None
+        try:
+            return RemoteEngine(address[0], bytes.fromhex(address[1]))
+        except OSError:
+            return None  # a remote gateway (--tx ssh=...): evaluate locally instead
+
+    def _local_engine(self) -> Engine:
+        settings = self.require_model()
+        custom = bool(self.config.hook.pytest_llmeval_make_model.get_hookimpls())
+        concurrency = self.options.concurrency
+        workers = self.workerinput.get("workercount")
+        if workers:  # a worker on its own still keeps to its share of the quota
+            concurrency = max(1, concurrency // int(workers))
+        return Engine(
+            self._make_model,
+            # A model from a conftest hook knows its own identity; built-in ones are
+            # identified from settings, so a fully cached run never loads the model.
+            identity=None if custom else (lambda: models.identity(settings)),
+            concurrency=concurrency,
+            window=self.options.window,
+            cache_mode=self.options.cache,
+            cache_lookup=self._cache_lookup,
+            max_retries=settings.max_retries,
+        )
+
+    def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if self.options.cache in ("off", "refresh") or not self.options.db_path.exists():
+            return {}
+        store = Store(self.options.db_path)  # its own connection: may run on another thread
+        try:
+            return store.get_cache(keys)
+        finally:
+            store.close()
+
+    def _make_model(self) -> Model:
+        settings = self.require_model()
+        model = self.config.hook.pytest_llmeval_make_model(config=self.config, settings=settings)
+        return model if model is not None else create_model(settings)
+
+    def require_model(self) -> ModelSettings:
+        if self.options.model is None:
+            raise pytest.UsageError(NO_MODEL)
+        return self.options.model
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        if self.broker is not None:
+            self.broker.close()
+
+    # -- requests --------------------------------------------------------------------------
+    def params_for(self, suite: Suite) -> GenerateParams:
+        params = self._params.get(id(suite))
+        if params is None:
+            overrides: dict[str, Any] = {}
+            if self.options.temperature is not None:
+                overrides["temperature"] = self.options.temperature
+            if self.options.max_tokens is not None:
+                overrides["max_tokens"] = self.options.max_tokens
+            params = GenerateParams(**{**suite.params.__dict__, **overrides})
+            self._params[id(suite)] = params
+        return params
+
+    def request(self, item: pytest.Item, case: Case) -> Request:
+        return Request(item.nodeid, case.messages, self.params_for(case.suite))
+
+    def plan(self, items: list[pytest.Item]) -> None:
+        """Queue every item's request in run order (items are already deselected)."""
+        planned = []
+        for item in items:
+            if case_key not in item.stash:
+                continue
+            # A marked test that never asks for `completion` must not cost a request.
+            names = getattr(item, "fixturenames", None)
+            if names is None or "completion" in names:
+                planned.append(self.request(item, item.stash[case_key]))
+        if planned:
+            self.engine.plan(planned)
+
+    def generate(self, messages: list[Message], params: GenerateParams) -> Completion:
+        """A direct, blocking model call (the ``model`` fixture)."""
+        try:
+            return self.engine.generate(messages, params)
+        except ModelError as exc:
+            raise ModelFailure(f"model error: {exc}") from None
+
+    def completion_for(self, item: pytest.Item) -> Completion:
+        done = item.stash.get(completion_key, None)
+        if done is not None:
+            return done
+        case = item.stash[case_key]
+        row = self.row(item)
+        try:
+            comp = self.engine.result(self.request(item, case))
+        except ModelError as exc:
+            row["error"] = str(exc)[:2000]
+            row["error_kind"] = "model"
+            raise ModelFailure(f"model error: {exc}") from None
+        row.update(
+            output=comp.text[:MAX_TEXT],
+            latency_ms=round(comp.latency_ms, 3),
+            prompt_tokens=comp.prompt_tokens,
+            completion_tokens=comp.completion_tokens,
+            finish_reason=comp.finish_reason,
+            cached=comp.cached,
+            original_latency_ms=comp.metadata.get("original_latency_ms"),
+            response_model=comp.model,
+            # a cut-off output must not be cached as the model's answer
+            cache_key=comp.metadata.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
+        )
+        item.stash[completion_key] = comp
+        return comp
+
+    # -- rows and scores -------------------------------------------------------------------
+    def row(self, item: pytest.Item) -> dict[str, Any]:
+        row = item.stash.get(row_key, None)
+        if row is None:
+            case = item.stash[case_key]
+            s = case.sample
+            expected = case.expected
+            row = {
+                "nodeid": item.nodeid,
+                "task": case.suite.name,
+                "sample_id": s.id,
+                "dataset": case.suite.dataset_display,
+                "slices": list(s.slices),
+                "difficulty": s.difficulty,
+                "prompt": json.dumps(case.messages, ensure_ascii=False)[:MAX_TEXT],
+                "expected": expected
+                if isinstance(expected, str) or expected is None
+                else json.dumps(expected, ensure_ascii=False),
+                "scores": {},
+                "passed": None,
+                "error": None,
+                "suite_size": case.suite_size,
+                "thresholds": {t.metric: str(t) for t in case.suite.thresholds},
+                "worker": self.workerinput.get("workerid", "main"),
+            }
+            item.stash[row_key] = row
+        return row
+
+    def record_score(
+        self, item: pytest.Item, name: str, value: float, passed: bool | None, explanation: str
+    ) -> None:
+        if case_key not in item.stash:
+            raise pytest.UsageError(
+                f"{item.nodeid}: llmeval_record needs a test marked "
+                "@pytest.mark.llmeval(dataset=..., task=...) that takes 'sample'"
+            )
+        row = self.row(item)
+        row["scores"][name] = {
+            "value": float(value),
+            "passed": passed,
+            "metric": name,
+            **({"explanation": explanation} if explanation else {}),
+        }
+        item.user_properties.append((f"llmeval.{name}", float(value)))
+
+    def score_item(self, item: pytest.Item) -> SampleMiss | None:
+        """Run the suite's scorers on the item's completion; return the miss, if any."""
+        if case_key not in item.stash:
+            return None
+        case = item.stash[case_key]
+        comp = item.stash.get(completion_key, None)
+        if comp is None and row_key not in item.stash:
+            return None  # the test used neither `completion` nor `llmeval_record`
+        row = self.row(item)
+        scores = row["scores"]
+        suite_scorers = {info.name for info in case.suite.scorers}
+        if comp is not None:
+            for info in case.suite.scorers:
+                score = info.fn(case.sample, comp)
+                scores[info.name] = {"metric": info.metric, **score.as_dict()}
+                item.user_properties.append((f"llmeval.{info.metric}", score.value))
+        # The suite's pass_on scorers decide, and so does any recorded score that failed.
+        failing = [n for n in case.suite.pass_on if n in scores and not scores[n]["passed"]]
+        failing += [
+            n for n, s in scores.items() if n not in suite_scorers and s.get("passed") is False
+        ]
+        row["passed"] = not failing
+        item.user_properties.append(("llmeval.passed", row["passed"]))
+        if not failing:
+            return None
+        return SampleMiss(summary.miss_message(case, row, failing))

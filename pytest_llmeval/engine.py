@@ -46,8 +46,23 @@ class EngineStats:
     model_calls: int = 0
     errors: int = 0
     retries: int = 0
+    batches: int = 0
     wasted: int = 0  # started, never claimed (cancelled or thrown away)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_batches(block: Sequence[Request], size: int) -> list[list[Request]]:
+    """Group requests with equal params, sorted by prompt length, into batches of ``size``;
+    the batch holding the block's first request comes first, then by earliest member."""
+    order = {r.id: i for i, r in enumerate(block)}
+    groups: dict[GenerateParams, list[Request]] = {}
+    for r in block:
+        groups.setdefault(r.params, []).append(r)
+    batches = []
+    for reqs in groups.values():
+        reqs.sort(key=lambda r: sum(len(m.get("content", "")) for m in r.messages))
+        batches += [reqs[i : i + size] for i in range(0, len(reqs), size)]
+    return sorted(batches, key=lambda b: min(order[r.id] for r in b))
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -72,6 +87,7 @@ class Engine:
         cache_lookup: CacheLookup | None = None,
         max_retries: int = 4,
         give_up_after: int = 8,
+        batch_size: int = 1,
     ) -> None:
         self._make_model = make_model
         self._identity_fn = identity
@@ -82,6 +98,7 @@ class Engine:
         self.cache_mode = cache_mode
         self._cache_lookup = cache_lookup
         self.max_retries = max_retries
+        self.batch_size = batch_size
         self.give_up_after = give_up_after
         self._failures_in_a_row = 0
         self._dead: str | None = None
@@ -144,6 +161,7 @@ class Engine:
         out = asdict(self.stats)
         out.update(
             concurrency=self.concurrency,
+            batch_size=self.batch_size,
             window=self.window,
             cache=self.cache_mode,
             rate_limited=self.limiter.stats.rate_limited,
@@ -228,12 +246,56 @@ class Engine:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while not self._closed:
-            while self._queue and len(self._unclaimed) < self.window:
-                req = self._queue.popleft()
-                if req.id not in self._tasks:
-                    self._start(req, priority=False)
+            if self._queue and len(self._unclaimed) < self.window:
+                model = await self._get_model()
+                generate_batch = getattr(model, "agenerate_batch", None)
+                if generate_batch is not None and self.batch_size > 1:
+                    await self._dispatch_batches(generate_batch)
+                    continue
+                while self._queue and len(self._unclaimed) < self.window:
+                    req = self._queue.popleft()
+                    if req.id not in self._tasks:
+                        self._start(req, priority=False)
             self._wake.clear()
             await self._wake.wait()
+
+    async def _dispatch_batches(self, generate_batch: Callable[..., Any]) -> None:
+        """Local models: run the next block of the plan (up to the window) as batches.
+
+        The block is sorted by prompt length so each batch pads little, and batches run one
+        at a time (one device), the one holding the earliest planned request first so the
+        running item never waits for later ones.
+        """
+        block: list[Request] = []
+        room = self.window - len(self._unclaimed)
+        while self._queue and len(block) < room:
+            req = self._queue.popleft()
+            if req.id not in self._tasks:
+                block.append(req)
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[Completion]] = {}
+        for req in block:
+            futures[req.id] = self._tasks[req.id] = loop.create_future()
+            self._unclaimed.add(req.id)
+        for batch in make_batches(block, self.batch_size):
+            self.stats.batches += 1
+            self.stats.model_calls += len(batch)
+            try:
+                done = await generate_batch([(r.messages, r.params) for r in batch])
+            except Exception as exc:
+                error = (
+                    exc
+                    if isinstance(exc, ModelError)
+                    else ModelError(f"{type(exc).__name__}: {exc}")
+                )
+                self.stats.errors += len(batch)
+                for r in batch:
+                    if not futures[r.id].done():
+                        futures[r.id].set_exception(error)
+                continue
+            for r, comp in zip(batch, done, strict=True):
+                if not futures[r.id].done():
+                    futures[r.id].set_result(self._with_key(r, comp))
 
     def _start(self, req: Request, priority: bool) -> asyncio.Future[Completion]:
         task = asyncio.get_running_loop().create_task(self._run(req, priority))
@@ -242,11 +304,15 @@ class Engine:
         return task
 
     async def _run(self, req: Request, priority: bool) -> Completion:
-        comp = await self._request(req.messages, req.params, priority)
-        meta = dict(comp.metadata)
-        if cache.writes(self.cache_mode, req.params):
-            meta["cache_key"] = self.key(req)
-        return Completion(**{**comp.__dict__, "metadata": meta})
+        return self._with_key(req, await self._request(req.messages, req.params, priority))
+
+    def _with_key(self, req: Request, comp: Completion) -> Completion:
+        """Tag the answer with its cache key when the cache should keep it."""
+        if not cache.writes(self.cache_mode, req.params):
+            return comp
+        return Completion(
+            **{**comp.__dict__, "metadata": {**comp.metadata, "cache_key": self.key(req)}}
+        )
 
     async def _get_model(self) -> Model:
         if self._model is None:
@@ -262,7 +328,7 @@ class Engine:
         if fut is None:
             self.stats.cold += 1
             fut = self._start(req, priority=True)
-        elif isinstance(fut, asyncio.Task):
+        elif req.id in self._unclaimed:
             self.stats.prefetched += 1
         try:
             return await asyncio.shield(fut)
@@ -328,6 +394,11 @@ class Engine:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for fut in self._tasks.values():  # batch futures nobody will claim now
+            if not fut.done():
+                fut.cancel()
+            elif not fut.cancelled():
+                fut.exception()  # mark retrieved: no "never retrieved" noise at exit
         if self._model is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._model.aclose(), 5)

@@ -31,6 +31,7 @@ class Options:
     concurrency: int = 16
     window: int | None = None
     cache: str = "auto"
+    batch_size: int = 16
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -55,7 +56,17 @@ def _read(config: pytest.Config) -> Options:
         parse_spec(spec)
         timeout = _opt(config, "llmeval_timeout", "llmeval_timeout")
         retries = _opt(config, "llmeval_max_retries", "llmeval_max_retries")
+        local = {
+            "load_in_4bit": bool(config.getoption("llmeval_load_in_4bit")),
+            "load_in_8bit": bool(config.getoption("llmeval_load_in_8bit")),
+            "adapter": _opt(config, "llmeval_adapter", "llmeval_adapter"),
+            "dtype": _opt(config, "llmeval_dtype", "llmeval_dtype"),
+            "revision": _opt(config, "llmeval_revision", "llmeval_revision"),
+        }
+        if local["dtype"] not in (None, "auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"llmeval_dtype: unknown dtype {local['dtype']!r}")
         model = ModelSettings(
+            options={k: v for k, v in local.items() if v},
             spec=spec,
             base_url=_opt(config, "llmeval_base_url", "llmeval_base_url"),
             timeout=_positive(60.0 if timeout is None else timeout, "--llmeval-timeout", float),
@@ -84,7 +95,11 @@ def _read(config: pytest.Config) -> Options:
         raise ValueError(
             f"--llmeval-cache: expected one of {', '.join(cache.MODES)}, got {cache_mode!r}"
         )
+    batch_size = _opt(config, "llmeval_batch_size", "llmeval_batch_size")
     return Options(
+        batch_size=int(
+            _positive(16 if batch_size is None else batch_size, "--llmeval-batch-size", int)
+        ),
         concurrency=int(
             _positive(16 if concurrency is None else concurrency, "--llmeval-concurrency", int)
         ),

@@ -32,6 +32,23 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-cache", "llmeval_cache", "llmeval_cache",
      {"metavar": "MODE", "choices": ("auto", "on", "off", "refresh"),
       "help": "Response cache: auto (on at temperature 0, the default), on, off, refresh"}),
+    ("--llmeval-batch-size", "llmeval_batch_size", "llmeval_batch_size",
+     {"type": int, "metavar": "N", "help": "Local models: requests per generate call "
+      "(default 16; 1 disables batching)"}),
+    ("--load-in-4bit", "llmeval_load_in_4bit", None,
+     {"action": "store_true", "default": False,
+      "help": "Local models: load 4-bit NF4 with double quantization (bitsandbytes)"}),
+    ("--load-in-8bit", "llmeval_load_in_8bit", None,
+     {"action": "store_true", "default": False,
+      "help": "Local models: load 8-bit (bitsandbytes)"}),
+    ("--adapter", "llmeval_adapter", "llmeval_adapter",
+     {"metavar": "PATH", "help": "Local models: a PEFT LoRA adapter directory to load on top"}),
+    ("--llmeval-dtype", "llmeval_dtype", "llmeval_dtype",
+     {"metavar": "DTYPE", "choices": ("auto", "float32", "bfloat16", "float16"),
+      "help": "Local models: weights and 4-bit compute dtype (default auto: bf16/fp16 on GPU, "
+      "fp32 on CPU)"}),
+    ("--llmeval-revision", "llmeval_revision", "llmeval_revision",
+     {"metavar": "REV", "help": "Local models: hub revision (branch, tag or commit)"}),
     ("--llmeval-db", "llmeval_db", "llmeval_db",
      {"metavar": "PATH", "help": "Results database (default .llmeval/llmeval.db under the "
       "rootdir)"}),

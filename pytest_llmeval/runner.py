@@ -97,6 +97,7 @@ class Runner:
             cache_mode=self.options.cache,
             cache_lookup=self._cache_lookup,
             max_retries=settings.max_retries,
+            batch_size=self.options.batch_size,
         )
 
     def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:

@@ -120,6 +120,8 @@ def engine_line(e: Mapping[str, Any]) -> str:
         f"{e['cold']} cold, {e['cache_hits']} from cache, {e['model_calls']} model calls, "
         f"{e['wasted']} wasted; concurrency {e['concurrency']}"
     )
+    if e.get("batches"):
+        line += f"; {e['batches']} batches of up to {e.get('batch_size')}"
     if e.get("rate_limited"):
         line += f" (cut to {e['min_concurrency']} after {e['rate_limited']} rate-limited responses)"
     return line

@@ -114,10 +114,14 @@ def test_two_models_never_share_a_cache_entry(project: EvalProject) -> None:
     result.assert_outcomes(failed=10)
     assert project.server.stats()["by_model"] == {"good": 10, "bad": 10}
     assert project.query("SELECT COUNT(*), COUNT(DISTINCT model) FROM cache")[0] == (20, 2)
-    # the same model behind another base URL is another model too
-    other = project.run(model="openai/good", *[])  # same URL: served from cache
-    other.assert_outcomes(passed=10)
+    project.run(model="openai/good").assert_outcomes(passed=10)  # its own entries
     assert project.server.stats()["by_model"]["good"] == 10
+    # the same model behind another base URL is another model too
+    other_url = project.server.base_url.replace("127.0.0.1", "localhost")
+    project.pytester.runpytest(
+        *project.args(model="openai/good"), "--llmeval-base-url", other_url
+    ).assert_outcomes(passed=10)
+    assert project.server.stats()["by_model"]["good"] == 20
 
 
 def test_cache_modes(project: EvalProject) -> None:

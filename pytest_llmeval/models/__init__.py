@@ -6,10 +6,12 @@ torch; a missing extra gives a one-line install hint.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.models.base import Completion, GenerateParams, Model, ModelError
@@ -95,7 +97,45 @@ def identity(settings: ModelSettings) -> dict[str, Any]:
             "model": settings.name,
             "base_url": effective_base_url(settings),
         }
+    if settings.provider == "hf":
+        opts = settings.options
+        path = Path(settings.name)
+        local = path.is_dir()
+        quant = (
+            "nf4-double-quant"
+            if opts.get("load_in_4bit")
+            else ("int8" if opts.get("load_in_8bit") else None)
+        )
+        return {
+            "provider": "hf",
+            "model": str(path.resolve()) if local else settings.name,
+            # a local checkpoint can be retrained in place: its files say which one it is
+            "revision": opts.get("revision") or (_fingerprint(path) if local else None),
+            "quantization": quant,
+            "dtype": opts.get("dtype", "auto"),
+            "adapter": _fingerprint(Path(opts["adapter"]), content=True)
+            if opts.get("adapter")
+            else None,
+        }
     return {"provider": settings.provider, "model": settings.name, **settings.options}
+
+
+def _fingerprint(path: Path, content: bool = False) -> str:
+    """A checkpoint directory's identity: config files by content, weights by size and
+    mtime (hashing gigabytes on every run would cost seconds); ``content`` hashes all."""
+    h = hashlib.sha256()
+    if not path.exists():
+        return "missing"
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if f != path else b"")
+        small = f.suffix in (".json", ".jinja", ".txt", ".model") or f.stat().st_size < 1 << 20
+        if content or small:
+            h.update(f.read_bytes())
+        else:
+            st = f.stat()
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
 
 
 def check_settings(settings: ModelSettings) -> None:
@@ -108,12 +148,41 @@ def check_settings(settings: ModelSettings) -> None:
             if extra
             else f"--model {settings.spec!r} needs {probe}: pip install {probe}"
         )
+    if provider == "hf":
+        _check_hf(settings)
+    elif settings.options:
+        given = ", ".join(sorted(settings.options))
+        raise SpecError(f"--model {settings.spec!r}: {given} only apply to hf/ models")
     local = settings.base_url or os.environ.get("OPENAI_BASE_URL")
     if provider == "openai" and not local and not os.environ.get("OPENAI_API_KEY"):
         raise SpecError(
             f"--model {settings.spec!r}: OPENAI_API_KEY is not set (for a local "
             "OpenAI-compatible server pass --llmeval-base-url http://HOST:PORT/v1)"
         )
+
+
+def _check_hf(settings: ModelSettings) -> None:
+    opts = settings.options
+    if opts.get("load_in_4bit") and opts.get("load_in_8bit"):
+        raise SpecError("--load-in-4bit and --load-in-8bit exclude each other")
+    quantized = opts.get("load_in_4bit") or opts.get("load_in_8bit")
+    needs = [("bitsandbytes", "quant")] if quantized else []
+    if opts.get("adapter"):
+        needs.append(("peft", "finetune"))
+        adapter = Path(opts["adapter"])
+        if not (adapter / "adapter_config.json").is_file():
+            raise SpecError(
+                f"--adapter {adapter}: no adapter_config.json there (a PEFT "
+                "adapter directory, as save_pretrained writes it)"
+            )
+    for module, extra in needs:
+        if importlib.util.find_spec(module) is None:
+            raise SpecError(
+                f"--model {settings.spec!r} needs {module}: pip install 'pytest-llmeval[{extra}]'"
+            )
+    name = Path(settings.name)
+    if (name.is_absolute() or settings.name.startswith(".")) and not name.is_dir():
+        raise SpecError(f"--model {settings.spec!r}: no model directory at {name}")
 
 
 def create_model(settings: ModelSettings) -> Model:

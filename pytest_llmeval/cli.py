@@ -1,51 +1,200 @@
-"""The ``llmeval`` command: work with stored runs outside pytest (never imports pytest)."""
+"""The ``llmeval`` command: work with stored runs outside pytest (never imports pytest).
+
+    llmeval runs [--model SUBSTR] [--status STATUS] [-n N]
+    llmeval show RUN [--worst N]
+    llmeval compare BASELINE CANDIDATE [--fail accuracy:-2%] [--alpha 0.05] [--md PATH]
+    llmeval export RUN --format csv|json [-o PATH]
+
+RUN is a run id, a unique prefix of one, or ``latest`` (the newest complete, full run).
+Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pytest_llmeval.storage import Store, StoreError
+from pytest_llmeval import summary
+from pytest_llmeval.compare import MarginError
+from pytest_llmeval.results import DEFAULT_DB, Results, Run
+from pytest_llmeval.storage import StoreError
 
-DEFAULT_DB = ".llmeval/llmeval.db"
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmeval", description="Work with stored eval runs.")
+    parser.add_argument(
+        "--db", default=str(DEFAULT_DB), help=f"results database (default {DEFAULT_DB})"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    runs = sub.add_parser("runs", help="list stored runs, newest first")
+    runs.add_argument("--model", help="only runs whose model spec contains this")
+    runs.add_argument("--status", help="only runs with this status (complete, interrupted...)")
+    runs.add_argument("-n", "--limit", type=int, default=20)
+    runs.add_argument("--full", action="store_true", help="only runs that are not partial")
+    runs.add_argument("--ids", action="store_true", help="print run ids only, one per line")
+
+    show = sub.add_parser("show", help="a run's metrics per task and slice, and worst samples")
+    show.add_argument("run")
+    show.add_argument("--worst", type=int, default=10, help="failed samples to list per task")
+
+    cmp = sub.add_parser("compare", help="the baseline gate between two stored runs")
+    cmp.add_argument("baseline")
+    cmp.add_argument("candidate")
+    cmp.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="METRIC:MARGIN",
+        help="practical margin, e.g. accuracy:-2%% or qa.f1:-0.03 (repeatable)",
+    )
+    cmp.add_argument("--alpha", type=float, default=0.05)
+    cmp.add_argument("--md", type=Path, help="also write the comparison as Markdown")
+    cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cmp.add_argument(
+        "--fail-underpowered",
+        action="store_true",
+        help="exit 1 when the comparison is too small to detect the margin",
+    )
+
+    export = sub.add_parser("export", help="write a run's samples and metrics to a file")
+    export.add_argument("run")
+    export.add_argument("--format", required=True, choices=sorted(_exporters()))
+    export.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
+    return parser
+
+
+def _exporters() -> dict[str, Any]:
+    from pytest_llmeval.export import EXPORTERS
+
+    return EXPORTERS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llmeval", description=__doc__)
-    parser.add_argument("--db", default=DEFAULT_DB, help=f"results database (default {DEFAULT_DB})")
-    sub = parser.add_subparsers(dest="command", required=True)
-    runs = sub.add_parser("runs", help="list stored runs, newest first")
-    runs.add_argument("--model", help="only runs whose model spec contains this")
-    runs.add_argument("--status", help="only runs with this status")
-    runs.add_argument("-n", "--limit", type=int, default=20)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        store = Store(Path(args.db), readonly=True)
-    except StoreError as exc:
-        print(f"llmeval: {exc}", file=sys.stderr)
+        with Results(args.db) as results:
+            handler = {
+                "runs": cmd_runs,
+                "show": cmd_show,
+                "compare": cmd_compare,
+                "export": cmd_export,
+            }[args.command]
+            return handler(results, args)
+    except (StoreError, LookupError, MarginError, ValueError) as exc:
+        message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
+        print(f"llmeval: {message}", file=sys.stderr)
         return 2
-    if args.command == "runs":
-        return cmd_runs(store, args)
-    return 2
 
 
-def cmd_runs(store: Store, args: argparse.Namespace) -> int:
-    rows = store.list_runs(args.limit, model=args.model, status=args.status)
-    if not rows:
+def cmd_runs(results: Results, args: argparse.Namespace) -> int:
+    runs = results.runs(None if args.full else args.limit, model=args.model, status=args.status)
+    if args.full:
+        runs = [r for r in runs if not r.partial][: args.limit]
+    if args.ids:
+        print("\n".join(r.id for r in runs))
+        return 0
+    if not runs:
         print("no runs")
         return 0
     print(f"{'run':24}  {'status':11}  {'n':>6}  {'model':32}  started")
-    for r in rows:
-        status = r["status"] + ("*" if r["partial"] else "")
+    for r in runs:
+        status = r.status + ("*" if r.partial else "")
         print(
-            f"{r['id']:24}  {status:11}  {r['n_results']:>6}  {str(r['model'])[:32]:32}  "
-            f"{r['started_at'][:19]}"
+            f"{r.id:24}  {status:11}  {r.n_results:>6}  {str(r.model)[:32]:32}  {r.started_at[:19]}"
         )
-    if any(r["partial"] for r in rows):
+    if any(r.partial for r in runs):
         print("* partial: not every sample of every suite ran")
     return 0
+
+
+def cmd_show(results: Results, args: argparse.Namespace) -> int:
+    run = results.run(args.run)
+    print(_header(run))
+    for task, slices in run.metrics.items():
+        for line in summary.task_table(task, slices, run.verdicts):
+            print(line)
+        worst = _worst(results.samples(run.id), task, args.worst)
+        if worst:
+            print(f"  worst samples ({len(worst)} shown):")
+            for row in worst:
+                why = row["error"] or _first_failure(row)
+                print(f"    {row['sample_id']}: {why}")
+        print()
+    if run.verdicts:
+        failed = [v for v in run.verdicts if not v["passed"]]
+        print(
+            f"gate: {'FAILED' if failed else 'PASSED'} "
+            f"({len(run.verdicts) - len(failed)}/{len(run.verdicts)} thresholds met)"
+        )
+    if run.comparison:
+        for line in summary.baseline_lines(run.comparison):
+            print(line)
+    return 0
+
+
+def cmd_compare(results: Results, args: argparse.Namespace) -> int:
+    from pytest_llmeval.compare import UNDERPOWERED
+    from pytest_llmeval.compare_report import to_markdown, to_text
+
+    comparison = results.compare(args.baseline, args.candidate, args.fail, args.alpha)
+    if args.json:
+        print(json.dumps(comparison.as_dict(), indent=2))
+    else:
+        for line in to_text(comparison):
+            print(line)
+    if args.md:
+        args.md.write_text(to_markdown(comparison), encoding="utf-8")
+    underpowered = args.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED))
+    return 1 if comparison.failed or underpowered else 0
+
+
+def cmd_export(results: Results, args: argparse.Namespace) -> int:
+    from pytest_llmeval.export import export
+
+    run = results.run(args.run)
+    if args.output is None:
+        export(args.format, run, results.samples(run.id), sys.stdout)
+    else:
+        with args.output.open("w", encoding="utf-8", newline="") as fh:
+            export(args.format, run, results.samples(run.id), fh)
+    return 0
+
+
+def _header(run: Run) -> str:
+    commit = (
+        f", commit {run.git_commit[:10]}{'+dirty' if run.git_dirty else ''}"
+        if run.git_commit
+        else ""
+    )
+    partial = " (partial)" if run.partial else ""
+    return (
+        f"run {run.id}: {run.status}{partial}, model {run.model}, {run.n_results} samples, "
+        f"started {run.started_at[:19]}{commit}"
+    )
+
+
+def _worst(rows: list[dict[str, Any]], task: str, limit: int) -> list[dict[str, Any]]:
+    """Errors first, then misses, lowest mean score first."""
+    bad = [r for r in rows if r["task"] == task and (r["error"] or r["passed"] is False)]
+
+    def rank(r: dict[str, Any]) -> tuple[int, float]:
+        values = [s.get("value") for s in r["scores"].values() if isinstance(s, dict)]
+        numbers = [float(v) for v in values if v is not None]
+        return (0 if r["error"] else 1, sum(numbers) / len(numbers) if numbers else 0.0)
+
+    return sorted(bad, key=rank)[:limit]
+
+
+def _first_failure(row: dict[str, Any]) -> str:
+    for name, score in row["scores"].items():
+        if isinstance(score, dict) and score.get("passed") is False:
+            return f"{name}: {score.get('explanation') or score.get('value')}"
+    return "missed"
 
 
 if __name__ == "__main__":

@@ -169,6 +169,29 @@ class Comparison:
     def with_verdict(self, verdict: str) -> list[tuple[str, MetricComparison]]:
         return [(t.task, m) for t in self.tasks for m in t.metrics if m.verdict == verdict]
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Comparison:
+        """The inverse of :meth:`as_dict` (as stored with a run)."""
+
+        def metric(m: Mapping[str, Any]) -> MetricComparison:
+            fixed: dict[str, Any] = {
+                k: (math.inf if v is None and k == "mde" else v) for k, v in m.items()
+            }
+            return MetricComparison(**fixed)
+
+        def task(t: Mapping[str, Any]) -> TaskComparison:
+            plain: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in t.items()
+            }
+            plain["metrics"] = tuple(metric(m) for m in t["metrics"])
+            return TaskComparison(**plain)
+
+        keep = {f for f in cls.__dataclass_fields__ if f != "tasks"}
+        rest: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in keep
+        }
+        return cls(tasks=tuple(task(t) for t in d["tasks"]), **rest)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (``inf`` MDEs become ``None``)."""
         d = asdict(self)

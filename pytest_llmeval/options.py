@@ -14,6 +14,7 @@ import pytest
 
 from pytest_llmeval import cache
 from pytest_llmeval import thresholds as th
+from pytest_llmeval.compare import Margin, MarginError
 from pytest_llmeval.models import ModelSettings, SpecError, check_settings, parse_spec
 
 
@@ -32,13 +33,18 @@ class Options:
     window: int | None = None
     cache: str = "auto"
     batch_size: int = 16
+    baseline: str | None = None
+    margins: tuple[Margin, ...] = ()
+    alpha: float = 0.05
+    compare_md: Path | None = None
+    fail_underpowered: bool = False
 
 
 def read_options(config: pytest.Config) -> Options:
     """Collect and validate the run's settings; raise pytest.UsageError on bad input."""
     try:
         return _read(config)
-    except (SpecError, th.ThresholdError, ValueError) as exc:
+    except (SpecError, th.ThresholdError, MarginError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -96,7 +102,17 @@ def _read(config: pytest.Config) -> Options:
             f"--llmeval-cache: expected one of {', '.join(cache.MODES)}, got {cache_mode!r}"
         )
     batch_size = _opt(config, "llmeval_batch_size", "llmeval_batch_size")
+    margins = [*config.getini("llmeval_fail"), *(config.getoption("llmeval_fail") or ())]
+    alpha = float(_opt(config, "llmeval_alpha", "llmeval_alpha") or 0.05)
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"--llmeval-alpha: expected a level in (0, 0.5), got {alpha}")
+    md = config.getoption("llmeval_compare_md")
     return Options(
+        baseline=_opt(config, "llmeval_baseline", "llmeval_baseline"),
+        margins=tuple(Margin.parse(m) for m in margins if m.strip()),
+        alpha=alpha,
+        compare_md=None if md is None else Path(md),
+        fail_underpowered=bool(config.getoption("llmeval_fail_underpowered")),
         batch_size=int(
             _positive(16 if batch_size is None else batch_size, "--llmeval-batch-size", int)
         ),

@@ -57,6 +57,22 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "suite"}),
     ("--llmeval-seed", "llmeval_seed", "llmeval_seed",
      {"type": int, "metavar": "N", "help": "Seed for --llmeval-limit (default 0)"}),
+    ("--llmeval-baseline", "llmeval_baseline", "llmeval_baseline",
+     {"metavar": "RUN", "help": "Gate against a stored complete run: a run id, a unique "
+      "prefix, or latest"}),
+    ("--llmeval-fail", "llmeval_fail", None,
+     {"action": "append", "metavar": "METRIC:MARGIN",
+      "help": "Practical margin of a baseline regression, e.g. accuracy:-2% or qa.f1:-0.03 "
+      "(repeatable; default accuracy:-2%)"}),
+    ("--llmeval-alpha", "llmeval_alpha", "llmeval_alpha",
+     {"type": float, "metavar": "A", "help": "Significance level of the baseline gate "
+      "(default 0.05, one-sided)"}),
+    ("--llmeval-compare-md", "llmeval_compare_md", None,
+     {"metavar": "PATH", "help": "Write the baseline comparison as Markdown (a PR comment)"}),
+    ("--llmeval-fail-underpowered", "llmeval_fail_underpowered", None,
+     {"action": "store_true", "default": False,
+      "help": "Fail the session when the baseline comparison is too small to detect the "
+      "margin, instead of only saying so"}),
     ("--llmeval-threshold", "llmeval_threshold", None,
      {"action": "append", "metavar": "TASK.METRIC>=X",
       "help": "Add or override a threshold, e.g. json_extraction.accuracy>=0.9"}),
@@ -73,6 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         if ini is not None:
             parser.addini(ini, f"Default {flag}")
     parser.addini("llmeval_thresholds", "Thresholds, one TASK.METRIC>=X per line", type="linelist")
+    parser.addini("llmeval_fail", "Baseline margins, one METRIC:MARGIN per line", type="linelist")
     parser.addini("llmeval_strict", "Default --llmeval-strict", type="bool", default=False)
     parser.addini("llmeval_suite_glob", "File name pattern of declarative suites",
                   default="eval_*.yaml")

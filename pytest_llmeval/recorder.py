@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_llmeval import __version__, aggregate
 from pytest_llmeval import thresholds as th
+from pytest_llmeval.compare import UNDERPOWERED, Comparison, compare
 from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.options import Options
 from pytest_llmeval.storage import Store, new_run_row, utcnow
@@ -135,9 +136,10 @@ class Recorder:
 
     # -- at the end --------------------------------------------------------------------------
     def finish(
-        self, outcome: Outcome, engine: dict[str, Any] | None
-    ) -> tuple[dict[str, Any], list[th.Verdict], int]:
-        """Aggregate, gate, store; returns (result, verdicts, exit status)."""
+        self, outcome: Outcome, engine: dict[str, Any] | None, baseline: str | None
+    ) -> tuple[dict[str, Any], list[th.Verdict], Comparison | None, int]:
+        """Aggregate, gate (thresholds, then the baseline), store; returns (result,
+        verdicts, comparison, exit status)."""
         self.flush()
         metrics = aggregate.summarize(self.rows)
         values = aggregate.values(metrics)
@@ -145,7 +147,8 @@ class Recorder:
         verdicts = th.evaluate(thresholds.values(), values)
         gated = {t.task for t in thresholds.values()}
         status, partial = self.status(outcome)
-        exitstatus = self.exit_status(outcome, status, values, gated, verdicts)
+        comparison = self.compare(baseline) if baseline and status != "interrupted" else None
+        exitstatus = self.exit_status(outcome, status, values, gated, verdicts, comparison)
         result = {
             "run_id": self.run_id,
             "status": status,
@@ -160,6 +163,7 @@ class Recorder:
             "suites": self.suite_info,
             "exitstatus": exitstatus,
             "engine": engine,
+            "baseline": comparison.as_dict() if comparison is not None else None,
         }
         assert self.store is not None
         self.store.save_metrics(self.run_id, aggregate.rows_for_storage(metrics))
@@ -172,8 +176,22 @@ class Recorder:
             metrics=metrics,
             verdicts=result["verdicts"],
             datasets=self._dataset_hashes(),
+            baseline=baseline,
+            comparison=result["baseline"],
         )
-        return result, verdicts, exitstatus
+        return result, verdicts, comparison, exitstatus
+
+    def compare(self, baseline: str) -> Comparison:
+        """Pair this run's samples with the baseline's (checked before any test ran)."""
+        assert self.store is not None
+        return compare(
+            self.store.results(baseline),
+            self.rows,
+            self.options.margins,
+            self.options.alpha,
+            baseline_label=baseline,
+            candidate_label=self.run_id,
+        )
 
     def thresholds(self) -> dict[tuple[str, str], th.Threshold]:
         """Suite defaults, overridden by the project's (pyproject, ini, CLI); a gated task
@@ -209,19 +227,26 @@ class Recorder:
         values: dict[str, Any],
         gated: set[str],
         verdicts: list[th.Verdict],
+        comparison: Comparison | None = None,
     ) -> int:
         """With thresholds, the gate decides; misses in a task without any fail as in
-        plain pytest; real test failures always fail. Other exit codes pass through."""
+        plain pytest; real test failures and baseline regressions always fail. Other exit
+        codes pass through."""
         if outcome.exitstatus not in (0, 1) or status == "interrupted":
             return outcome.exitstatus
         ungated = any(self.misses[t] or self.errors[t] for t in values if t not in gated)
         strict = self.options.strict and sum(self.misses.values()) > 0
+        regressed = comparison is not None and (
+            comparison.failed
+            or (self.options.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED)))
+        )
         failed = (
             bool(self.other_failures)
             or self.collect_errors > 0
             or ungated
             or strict
             or any(not v.passed for v in verdicts)
+            or regressed
         )
         return 1 if failed else 0
 
@@ -241,6 +266,7 @@ class Recorder:
             "strict": self.options.strict,
             "concurrency": self.options.concurrency,
             "cache": self.options.cache,
+            "baseline": self.options.baseline,
         }
 
     def _dataset_hashes(self) -> dict[str, str]:

@@ -19,8 +19,11 @@ import pytest
 
 from pytest_llmeval import summary
 from pytest_llmeval import thresholds as th
+from pytest_llmeval.compare import REGRESSION
+from pytest_llmeval.compare_report import to_markdown
 from pytest_llmeval.options import Options
 from pytest_llmeval.recorder import Outcome, Recorder
+from pytest_llmeval.results import Results, check_baseline
 from pytest_llmeval.runner import (
     NO_MODEL,
     ModelFailure,
@@ -30,6 +33,7 @@ from pytest_llmeval.runner import (
     completion_key,
     row_key,
 )
+from pytest_llmeval.storage import StoreError
 from pytest_llmeval.suite import Case
 
 __all__ = [
@@ -65,6 +69,22 @@ class EvalSession:
         self.runner = Runner(config, options)
         self.recorder = Recorder(config.rootpath, options, self.run_id)
         self.result: dict[str, Any] | None = None
+        # Checked here, before xdist starts a worker or a test runs: a bad baseline is a
+        # usage error (exit 4) that leaves no trace in the database.
+        self.baseline = None if self.is_worker else self._check_baseline()
+
+    def _check_baseline(self) -> str | None:
+        ref = self.options.baseline
+        if ref is None or self.config.getoption("collectonly"):
+            return None
+        try:
+            with Results(self.options.db_path) as results:
+                run = results.run(ref)
+            check_baseline(run, self.config.rootpath)
+        except (StoreError, LookupError, ValueError) as exc:
+            message = exc.args[0] if isinstance(exc, LookupError) else str(exc)
+            raise pytest.UsageError(f"--llmeval-baseline {ref}: {message}") from None
+        return run.id
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -220,8 +240,8 @@ class EvalSession:
                 interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED,
                 stopped_early=bool(session.shouldfail or session.shouldstop),
             )
-            self.result, verdicts, status = self.recorder.finish(
-                outcome, engine.summary() if engine is not None else None
+            self.result, verdicts, comparison, status = self.recorder.finish(
+                outcome, engine.summary() if engine is not None else None, self.baseline
             )
             if status != outcome.exitstatus:
                 session.exitstatus = status
@@ -229,18 +249,30 @@ class EvalSession:
                 for verdict in verdicts:
                     if not verdict.passed:
                         self._gate_report(verdict)
+                for task, m in comparison.with_verdict(REGRESSION) if comparison else ():
+                    self._failed_report(
+                        f"{GATE_PREFIX}[baseline:{task}.{m.metric}]",
+                        f"[{task}] {m.metric} regressed against baseline {self.baseline}: "
+                        f"{m.baseline:.4g} -> {m.candidate:.4g} (p={m.p_value:.3g}, "
+                        f"margin {m.margin:g})",
+                    )
+            if comparison is not None and self.options.compare_md is not None:
+                self.options.compare_md.parent.mkdir(parents=True, exist_ok=True)
+                self.options.compare_md.write_text(to_markdown(comparison), encoding="utf-8")
             self.config.hook.pytest_llmeval_summary(config=self.config, summary=self.result)
         return (yield)
 
     def _gate_report(self, verdict: th.Verdict) -> None:
-        """A failed threshold as a failed item, so JUnit, json-report and the last line
-        agree with the exit code."""
         t = verdict.threshold
-        nodeid = f"{GATE_PREFIX}[{t.task}.{t.metric}]"
         value = "missing" if verdict.value is None else f"{verdict.value:.4g}"
         message = f"[{t.task}] {t.metric} {value} does not meet {t} ({t.source})" + (
             f": {verdict.note}" if verdict.note else ""
         )
+        self._failed_report(f"{GATE_PREFIX}[{t.task}.{t.metric}]", message)
+
+    def _failed_report(self, nodeid: str, message: str) -> None:
+        """A failed gate as a failed item, so JUnit, json-report and the last line agree
+        with the exit code."""
         location = ("llmeval", None, nodeid)
         failed = pytest.TestReport(nodeid, location, {}, "failed", message, "call")
         # junitxml closes a test case on its teardown report, so send one.

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -93,6 +93,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE results ADD COLUMN original_latency_ms REAL;
     ALTER TABLE results ADD COLUMN cache_key TEXT;
     """,
+    # 3: the baseline a run was gated against, and that comparison.
+    """
+    ALTER TABLE runs ADD COLUMN baseline TEXT;
+    ALTER TABLE runs ADD COLUMN comparison TEXT;
+    """,
 ]
 
 RESULT_COLUMNS = (
@@ -102,7 +107,7 @@ RESULT_COLUMNS = (
     "original_latency_ms", "cache_key",
 )  # fmt: skip
 _JSON_RESULT = {"slices", "scores"}
-_JSON_RUN = {"params", "datasets", "metrics", "verdicts"}
+_JSON_RUN = {"params", "datasets", "metrics", "verdicts", "comparison"}
 
 
 class StoreError(RuntimeError):
@@ -302,6 +307,30 @@ class Store:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [_run(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def resolve(self, ref: str) -> str:
+        """A run id from ``latest`` (the newest complete, non-partial run), a full id or a
+        unique prefix; LookupError with a one-line reason otherwise."""
+        if ref == "latest":
+            row = self.conn.execute(
+                "SELECT id FROM runs WHERE status = 'complete' AND partial = 0 "
+                "ORDER BY started_at DESC, id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise LookupError("no complete run yet to use as 'latest'")
+            return str(row["id"])
+        rows = self.conn.execute(
+            "SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY id", (ref, ref + "%")
+        ).fetchall()
+        ids = [r["id"] for r in rows]
+        if ref in ids:
+            return ref
+        if len(ids) == 1:
+            return str(ids[0])
+        if len(ids) > 1:
+            raise LookupError(f"run {ref!r} is ambiguous: {', '.join(ids[:5])}")
+        recent = ", ".join(r["id"] for r in self.list_runs(5)) or "none"
+        raise LookupError(f"unknown run id {ref!r} (recent runs: {recent})")
 
     def results(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(

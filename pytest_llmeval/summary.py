@@ -103,6 +103,8 @@ def render(result: Mapping[str, Any]) -> list[str]:
             )
     else:
         lines.append("llmeval: no thresholds configured; sample misses fail like plain tests")
+    if result.get("baseline"):
+        lines += baseline_lines(result["baseline"])
     engine = result.get("engine")
     if engine:
         lines.append(engine_line(engine))
@@ -112,6 +114,14 @@ def render(result: Mapping[str, Any]) -> list[str]:
         f"model {result.get('model')}; results in {result['db']}"
     )
     return ["=" * 20 + " llmeval " + "=" * 20, *lines]
+
+
+def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
+    """The baseline comparison, rendered from its JSON form (as stored and reported)."""
+    from pytest_llmeval.compare import Comparison
+    from pytest_llmeval.compare_report import to_text
+
+    return to_text(Comparison.from_dict(comparison))
 
 
 def engine_line(e: Mapping[str, Any]) -> str:

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+# Imported here, before any pytester in-process run: those runs restore sys.modules
+# afterwards, and numpy (imported lazily by the plugin's statistics) cannot be imported twice.
+import jsonschema  # noqa: F401
+import numpy  # noqa: F401
 import pytest
 from evalkit import EvalProject
 from llm_server import LLMServer  # tests/ is on sys.path (rootdir conftest)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import sys
 
@@ -65,3 +67,61 @@ def test_llmeval_runs_lists_and_filters(project: EvalProject) -> None:
         text=True,
     )
     assert missing.returncode == 2 and "no results database" in missing.stderr
+
+
+def _cli(project: EvalProject, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_llmeval.cli", "--db", str(project.db), *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_llmeval_show_compare_and_export(project: EvalProject) -> None:
+    from evalkit import answers, qa_records, write_jsonl
+
+    ids = [f"q{i:03d}" for i in range(200)]
+    records = qa_records(200)
+    write_jsonl(project.path / "data" / "qa.jsonl", records)
+    (project.path / "evals").mkdir()
+    (project.path / "evals" / "eval_qa.yaml").write_text(
+        "task: qa\ndataset: data/qa.jsonl\nthresholds:\n  accuracy: '>=0.5'\n"
+    )
+    project.server.configure(
+        script={
+            "models": {
+                "good": answers(records, ids[::20]),
+                "worse": answers(records, ids[::20] + ids[1::8]),
+            }
+        }
+    )
+    project.run(model="openai/good")
+    plugin = project.run("--llmeval-baseline=latest", model="openai/worse")
+    base, cand = (r["id"] for r in project.runs())
+
+    show = _cli(project, "show", cand[:-1], "--worst", "3")  # a unique prefix
+    assert show.returncode == 0, show.stderr
+    out = show.stdout
+    assert f"run {cand}: complete" in out and "accuracy" in out and "95% interval" in out
+    assert "worst samples (3 shown):" in out and "qa_exact_match: expected" in out
+    assert "gate: PASSED (2/2 thresholds met)" in out and "REGRESSION" in out
+
+    cmp = _cli(project, "compare", base, cand, "--md", str(project.path / "c.md"))
+    assert cmp.returncode == plugin.ret == 1  # the same verdict as the plugin's gate
+    assert "REGRESSION" in cmp.stdout and (project.path / "c.md").read_text().startswith("###")
+    assert _cli(project, "compare", base, base).returncode == 0
+    assert _cli(project, "compare", base, cand, "--fail", "accuracy:-30%").returncode == 0
+    bad = _cli(project, "compare", base, cand, "--fail", "accuracy")
+    assert bad.returncode == 2 and "accuracy" in bad.stderr
+    data = json.loads(_cli(project, "compare", base, cand, "--json").stdout)
+    assert data["failed"] is True and len(data["tasks"][0]["pass_to_fail"]) == 25
+
+    csv_out = project.path / "samples.csv"
+    assert _cli(project, "export", cand, "--format", "csv", "-o", str(csv_out)).returncode == 0
+    rows = list(csv.DictReader(csv_out.open()))
+    assert len(rows) == 200 and rows[0]["run_id"] == cand and "score.qa_f1" in rows[0]
+    metrics = _cli(project, "export", "latest", "--format", "csv-metrics").stdout.splitlines()
+    assert metrics[0].startswith("run_id,model,task,slice,metric")
+    dumped = json.loads(_cli(project, "export", cand, "--format", "json").stdout)
+    assert dumped["run"]["id"] == cand and len(dumped["samples"]) == 200
+    assert _cli(project, "show", "nope").returncode == 2

@@ -1,0 +1,27 @@
+"""Exporters: one module per format, one table of names, the same code behind
+``--llmeval-export FORMAT:PATH`` and ``llmeval export RUN --format FORMAT``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from pytest_llmeval.export import csv, json
+from pytest_llmeval.results import Run
+
+Exporter = Callable[[Run, Sequence[dict[str, Any]], IO[str]], None]
+
+EXPORTERS: dict[str, Exporter] = {
+    "csv": csv.write_samples,
+    "csv-metrics": csv.write_metrics,
+    "json": json.write,
+}
+
+
+def export(name: str, run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    try:
+        exporter = EXPORTERS[name]
+    except KeyError:
+        known = ", ".join(sorted(EXPORTERS))
+        raise ValueError(f"unknown export format {name!r} (known: {known})") from None
+    exporter(run, samples, out)

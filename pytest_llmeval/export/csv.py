@@ -1,0 +1,60 @@
+"""CSV: one row per sample (``csv``), or one row per task, slice and metric (``csv-metrics``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from pytest_llmeval.results import Run
+
+SAMPLE_COLUMNS = (
+    "run_id", "task", "sample_id", "slices", "difficulty", "passed", "error", "latency_ms",
+    "original_latency_ms", "prompt_tokens", "completion_tokens", "cached", "finish_reason",
+    "output", "expected",
+)  # fmt: skip
+METRIC_COLUMNS = ("run_id", "model", "task", "slice", "metric", "value", "lo", "hi", "n", "method")
+
+
+def write_samples(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    """Fixed columns, then one ``score.<name>`` column per score seen in the run."""
+    score_names = sorted({name for s in samples for name in s.get("scores", {})})
+    writer = csv.writer(out)
+    writer.writerow([*SAMPLE_COLUMNS, *(f"score.{n}" for n in score_names)])
+    for s in samples:
+        fixed = [run.id if c == "run_id" else s.get(c) for c in SAMPLE_COLUMNS]
+        fixed[SAMPLE_COLUMNS.index("slices")] = ";".join(s.get("slices") or ())
+        scores = s.get("scores", {})
+        writer.writerow(
+            [
+                *(_cell(v) for v in fixed),
+                *(_cell(scores.get(n, {}).get("value")) for n in score_names),
+            ]
+        )
+
+
+def write_metrics(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(METRIC_COLUMNS)
+    for task, slices in run.metrics.items():
+        for sl, metrics in slices.items():
+            for name, m in metrics.items():
+                writer.writerow(
+                    [
+                        run.id,
+                        run.model,
+                        task,
+                        sl,
+                        name,
+                        *(_cell(m.get(k)) for k in ("value", "lo", "hi", "n", "method")),
+                    ]
+                )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return "" if value is None else value

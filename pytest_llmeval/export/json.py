@@ -1,0 +1,16 @@
+"""JSON: the run (metadata, metrics, verdicts, comparison) with every sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from pytest_llmeval.results import Run
+
+
+def write(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+    payload = {"run": dataclasses.asdict(run), "samples": list(samples)}
+    json.dump(payload, out, indent=2, ensure_ascii=False, default=str)
+    out.write("\n")

@@ -32,12 +32,16 @@ class Options:
     concurrency: int = 16
     window: int | None = None
     cache: str = "auto"
-    batch_size: int = 16
+    batch_size: int = 32
     baseline: str | None = None
     margins: tuple[Margin, ...] = ()
     alpha: float = 0.05
     compare_md: Path | None = None
     fail_underpowered: bool = False
+    judge: ModelSettings | None = None
+    judge_max_tokens: int = 512
+    judge_repairs: int = 1
+    judge_json: bool = True
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -102,19 +106,40 @@ def _read(config: pytest.Config) -> Options:
             f"--llmeval-cache: expected one of {', '.join(cache.MODES)}, got {cache_mode!r}"
         )
     batch_size = _opt(config, "llmeval_batch_size", "llmeval_batch_size")
+    judge = None
+    judge_spec = _opt(config, "llmeval_judge_model", "llmeval_judge_model")
+    if judge_spec:
+        parse_spec(judge_spec, "--judge-model")
+        judge = ModelSettings(
+            spec=judge_spec,
+            base_url=_opt(config, "llmeval_judge_base_url", "llmeval_judge_base_url"),
+            timeout=model.timeout if model else 60.0,
+            max_retries=model.max_retries if model else 4,
+        )
+        if not config.getoption("collectonly"):
+            check_settings(judge, flag="--judge-model", url_flag="--judge-base-url")
+    judge_tokens = _opt(config, "llmeval_judge_max_tokens", "llmeval_judge_max_tokens")
+    judge_repairs = _opt(config, "llmeval_judge_repairs", "llmeval_judge_repairs")
     margins = [*config.getini("llmeval_fail"), *(config.getoption("llmeval_fail") or ())]
     alpha = float(_opt(config, "llmeval_alpha", "llmeval_alpha") or 0.05)
     if not 0 < alpha < 0.5:
         raise ValueError(f"--llmeval-alpha: expected a level in (0, 0.5), got {alpha}")
     md = config.getoption("llmeval_compare_md")
     return Options(
+        judge=judge,
+        judge_max_tokens=int(
+            _positive(512 if judge_tokens is None else judge_tokens, "--judge-max-tokens", int)
+        ),
+        judge_repairs=_nonneg(1 if judge_repairs is None else judge_repairs, "--judge-repairs"),
+        judge_json=(_opt(config, "llmeval_judge_json_mode", "llmeval_judge_json_mode") or "on")
+        == "on",
         baseline=_opt(config, "llmeval_baseline", "llmeval_baseline"),
         margins=tuple(Margin.parse(m) for m in margins if m.strip()),
         alpha=alpha,
         compare_md=None if md is None else Path(md),
         fail_underpowered=bool(config.getoption("llmeval_fail_underpowered")),
         batch_size=int(
-            _positive(16 if batch_size is None else batch_size, "--llmeval-batch-size", int)
+            _positive(32 if batch_size is None else batch_size, "--llmeval-batch-size", int)
         ),
         concurrency=int(
             _positive(16 if concurrency is None else concurrency, "--llmeval-concurrency", int)

@@ -15,6 +15,19 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-base-url", "llmeval_base_url", "llmeval_base_url",
      {"metavar": "URL", "help": "Base URL of an OpenAI-compatible server (default: "
       "OPENAI_BASE_URL)"}),
+    ("--judge-model", "llmeval_judge_model", "llmeval_judge_model",
+     {"metavar": "SPEC", "help": "Model that grades suites with a judge rubric (any provider)"}),
+    ("--judge-base-url", "llmeval_judge_base_url", "llmeval_judge_base_url",
+     {"metavar": "URL", "help": "Base URL of the judge's OpenAI-compatible server"}),
+    ("--judge-max-tokens", "llmeval_judge_max_tokens", "llmeval_judge_max_tokens",
+     {"type": int, "metavar": "N", "help": "Token limit of a judge reply (default 512)"}),
+    ("--judge-repairs", "llmeval_judge_repairs", "llmeval_judge_repairs",
+     {"type": int, "metavar": "N", "help": "Repair prompts after an invalid judge reply "
+      "before it is a judge error (default 1)"}),
+    ("--judge-json-mode", "llmeval_judge_json_mode", "llmeval_judge_json_mode",
+     {"metavar": "on|off", "choices": ("on", "off"),
+      "help": "Ask the judge for response_format json_object (default on; off for servers "
+      "that reject it)"}),
     ("--temperature", "llmeval_temperature", None,
      {"type": float, "metavar": "T", "help": "Override every suite's sampling temperature"}),
     ("--max-tokens", "llmeval_max_tokens", None,
@@ -34,7 +47,7 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "help": "Response cache: auto (on at temperature 0, the default), on, off, refresh"}),
     ("--llmeval-batch-size", "llmeval_batch_size", "llmeval_batch_size",
      {"type": int, "metavar": "N", "help": "Local models: requests per generate call "
-      "(default 16; 1 disables batching)"}),
+      "(default 32; 1 disables batching)"}),
     ("--load-in-4bit", "llmeval_load_in_4bit", None,
      {"action": "store_true", "default": False,
       "help": "Local models: load 4-bit NF4 with double quantization (bitsandbytes)"}),
@@ -125,10 +138,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 from pytest_llmeval.collect import pytest_collect_file, pytest_generate_tests  # noqa: E402
-from pytest_llmeval.fixtures import completion, llmeval_record, model, sample  # noqa: E402
+from pytest_llmeval.fixtures import (  # noqa: E402
+    completion,
+    judge,
+    llmeval_record,
+    model,
+    sample,
+)
 
 __all__ = [
     "completion",
+    "judge",
     "llmeval_record",
     "model",
     "pytest_collect_file",

@@ -36,20 +36,21 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str
 
 
 def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Metrics of one group of rows. Errored rows count only in ``error_rate``: a server
-    error is not a wrong answer."""
+    """Metrics of one group of rows. Errored rows count only in ``error_rate`` (the model
+    failed) or ``invalid_judge_rate`` (the judge did): an error is never a wrong answer."""
     n = len(rows)
     scored = [r for r in rows if not r.get("error")]
     out: dict[str, dict[str, Any]] = {}
-    errors = n - len(scored)
-    lo, hi = stats.wilson_interval(errors, n)
-    out["error_rate"] = metric_value(errors / n if n else None, n, lo, hi, "wilson")
+    errors = sum(1 for r in rows if r.get("error") and r.get("error_kind") != "judge")
+    out["error_rate"] = rate(errors, n)
+    judged = [r for r in rows if r.get("judged")]
+    if judged:
+        invalid = sum(1 for r in judged if r.get("error_kind") == "judge")
+        out["invalid_judge_rate"] = rate(invalid, len(judged))
 
     verdicts = [bool(r["passed"]) for r in scored if r.get("passed") is not None]
     if verdicts:
-        k = sum(verdicts)
-        lo, hi = stats.wilson_interval(k, len(verdicts))
-        out["accuracy"] = metric_value(k / len(verdicts), len(verdicts), lo, hi, "wilson")
+        out["accuracy"] = rate(sum(verdicts), len(verdicts))
 
     per_metric: dict[str, list[float]] = defaultdict(list)
     for r in scored:
@@ -71,14 +72,37 @@ def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         for r in scored
         if (lat := r.get("original_latency_ms" if r.get("cached") else "latency_ms")) is not None
     ]
-    if latencies:
-        out["latency_p50_ms"] = metric_value(stats.percentile(latencies, 50), len(latencies))
-        out["latency_p95_ms"] = metric_value(stats.percentile(latencies, 95), len(latencies))
-    for field in ("prompt_tokens", "completion_tokens"):
-        counts = [int(r[field]) for r in scored if r.get(field) is not None]
+    out.update(_percentiles("latency", latencies))
+    out.update(
+        _percentiles(
+            "judge_latency",
+            [float(r["judge_latency_ms"]) for r in judged if r.get("judge_latency_ms") is not None],
+        )
+    )
+    for field in (
+        "prompt_tokens",
+        "completion_tokens",
+        "judge_prompt_tokens",
+        "judge_completion_tokens",
+    ):
+        counts = [int(r[field]) for r in rows if r.get(field) is not None]
         if counts:
             out[f"{field}_total"] = metric_value(float(sum(counts)), len(counts))
     return out
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = stats.wilson_interval(k, n)
+    return metric_value(k / n if n else None, n, lo, hi, "wilson")
+
+
+def _percentiles(name: str, values: list[float]) -> dict[str, dict[str, Any]]:
+    if not values:
+        return {}
+    return {
+        f"{name}_p50_ms": metric_value(stats.percentile(values, 50), len(values)),
+        f"{name}_p95_ms": metric_value(stats.percentile(values, 95), len(values)),
+    }
 
 
 def values(

@@ -24,15 +24,15 @@ from pytest_llmeval.models.base import Completion, GenerateParams, Message, Mode
 class Broker:
     """Serves an Engine to worker processes (controller side)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engines: dict[str, Engine]) -> None:
+        self.engines = engines  # "model", and "judge" when a judge is configured
         self.authkey = secrets.token_bytes(16)
         # The platform default: a Unix socket in a private temp dir (a named pipe on
         # Windows), authenticated with a random key.
         self._listener = Listener(authkey=self.authkey)
         self.address: Any = self._listener.address
         self._plan_lock = threading.Lock()
-        self._planned = False
+        self._planned: set[str] = set()
         self._thread = threading.Thread(target=self._serve, name="llmeval-broker", daemon=True)
         self._thread.start()
 
@@ -65,17 +65,19 @@ class Broker:
                     return
 
     def _dispatch(self, op: str, args: list[Any]) -> Any:
+        target, *args = args
+        engine = self.engines[target]
         if op == "plan":
             with self._plan_lock:
                 # Every worker collected the same items, so the first plan is everyone's.
-                if not self._planned:
-                    self._planned = True
-                    self.engine.plan(args[0])
+                if target not in self._planned:
+                    self._planned.add(target)
+                    engine.plan(args[0])
             return None
         if op == "result":
-            return self.engine.result(args[0])
+            return engine.result(args[0])
         if op == "generate":
-            return self.engine.generate(args[0], args[1])
+            return engine.generate(args[0], args[1])
         raise ValueError(f"unknown broker operation {op!r}")
 
     def close(self) -> None:
@@ -85,9 +87,21 @@ class Broker:
 class RemoteEngine:
     """The controller's engine as a worker sees it: the same calls, over the socket."""
 
-    def __init__(self, address: Any, authkey: bytes) -> None:
-        self._conn = Client(address, authkey=authkey)
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        address: Any,
+        authkey: bytes,
+        target: str = "model",
+        conn: Connection | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self.target = target
+        self._conn = conn if conn is not None else Client(address, authkey=authkey)
+        self._lock = lock if lock is not None else threading.Lock()
+
+    def sibling(self, target: str) -> RemoteEngine:
+        """The broker's other engine (the judge), over the same connection."""
+        return RemoteEngine(None, b"", target, self._conn, self._lock)
 
     def _call(self, *message: Any) -> Any:
         with self._lock:
@@ -100,14 +114,14 @@ class RemoteEngine:
         return value
 
     def plan(self, requests: Sequence[Request]) -> None:
-        self._call("plan", list(requests))
+        self._call("plan", self.target, list(requests))
 
     def result(self, request: Request) -> Completion:
-        result: Completion = self._call("result", request)
+        result: Completion = self._call("result", self.target, request)
         return result
 
     def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        result: Completion = self._call("generate", list(messages), params)
+        result: Completion = self._call("generate", self.target, list(messages), params)
         return result
 
     def close(self) -> None:

@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when the comparison is too small to detect the margin",
     )
 
+    cal = sub.add_parser("calibrate-judge", help="agreement of a judge with human labels")
+    cal.add_argument("--judge-model", required=True, metavar="SPEC")
+    cal.add_argument("--judge-base-url", metavar="URL")
+    cal.add_argument("--rubric", default="qa_default", help="built-in name or YAML path")
+    cal.add_argument(
+        "--data",
+        type=Path,
+        default=Path("data/qa/judge_calibration.jsonl"),
+        help="labelled set (default data/qa/judge_calibration.jsonl)",
+    )
+    cal.add_argument("--concurrency", type=int, default=8)
+    cal.add_argument("--json", action="store_true", help="print the report as JSON")
+    cal.add_argument("--min-kappa", type=float, help="exit 1 when kappa is below this")
+
     export = sub.add_parser("export", help="write a run's samples and metrics to a file")
     export.add_argument("run")
     export.add_argument("--format", required=True, choices=sorted(_exporters()))
@@ -76,6 +90,12 @@ def _exporters() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "calibrate-judge":  # needs a judge, not a results database
+        try:
+            return cmd_calibrate(args)
+        except (LookupError, ValueError) as exc:
+            print(f"llmeval: {exc}", file=sys.stderr)
+            return 2
     try:
         with Results(args.db) as results:
             handler = {
@@ -151,6 +171,30 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
         args.md.write_text(to_markdown(comparison), encoding="utf-8")
     underpowered = args.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED))
     return 1 if comparison.failed or underpowered else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from pytest_llmeval import calibration
+    from pytest_llmeval.judge import Rubric
+    from pytest_llmeval.models import ModelSettings, check_settings, parse_spec
+
+    parse_spec(args.judge_model, "--judge-model")
+    settings = ModelSettings(args.judge_model, base_url=args.judge_base_url)
+    check_settings(settings, flag="--judge-model", url_flag="--judge-base-url")
+    if not args.data.is_file():
+        raise ValueError(f"--data {args.data}: no such file")
+    report = calibration.calibrate(
+        settings,
+        calibration.load(args.data),
+        Rubric.load(args.rubric),
+        concurrency=args.concurrency,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print("\n".join(calibration.render(report)))
+    kappa = report.get("kappa")
+    return 1 if args.min_kappa is not None and (kappa is None or kappa < args.min_kappa) else 0
 
 
 def cmd_export(results: Results, args: argparse.Namespace) -> int:

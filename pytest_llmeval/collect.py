@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.dataset import DatasetError
-from pytest_llmeval.runner import ModelFailure, SampleMiss, case_key
+from pytest_llmeval.outcomes import ModelFailure, SampleMiss
+from pytest_llmeval.runner import case_key
 from pytest_llmeval.session import session_key
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
 

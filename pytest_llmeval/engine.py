@@ -30,11 +30,13 @@ CacheLookup = Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
 
 @dataclass(frozen=True)
 class Request:
-    """One item's generation request; ``id`` is the item's node id."""
+    """One item's generation request; ``id`` is the item's node id. ``follow`` is what a
+    follow-up (the judge) needs to grade the answer, if any."""
 
     id: str
     messages: Sequence[Message]
     params: GenerateParams
+    follow: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -99,6 +101,9 @@ class Engine:
         self._cache_lookup = cache_lookup
         self.max_retries = max_retries
         self.batch_size = batch_size
+        # Called on the loop with each planned request's answer (cached ones too): the
+        # runner uses it to plan the judge's request as soon as there is an answer to grade.
+        self.on_result: Callable[[Request, Completion], None] | None = None
         self.give_up_after = give_up_after
         self._failures_in_a_row = 0
         self._dead: str | None = None
@@ -231,6 +236,7 @@ class Engine:
                 fut.set_result(hits[req.id])
                 self._tasks[req.id] = fut
                 self.stats.cache_hits += 1
+                self._done(req, hits[req.id])
             else:
                 self._queue.append(req)
         if self._dispatcher is None:
@@ -295,7 +301,9 @@ class Engine:
                 continue
             for r, comp in zip(batch, done, strict=True):
                 if not futures[r.id].done():
-                    futures[r.id].set_result(self._with_key(r, comp))
+                    keyed = self._with_key(r, comp)
+                    futures[r.id].set_result(keyed)
+                    self._done(r, keyed)
 
     def _start(self, req: Request, priority: bool) -> asyncio.Future[Completion]:
         task = asyncio.get_running_loop().create_task(self._run(req, priority))
@@ -304,7 +312,15 @@ class Engine:
         return task
 
     async def _run(self, req: Request, priority: bool) -> Completion:
-        return self._with_key(req, await self._request(req.messages, req.params, priority))
+        comp = self._with_key(req, await self._request(req.messages, req.params, priority))
+        self._done(req, comp)
+        return comp
+
+    def _done(self, req: Request, comp: Completion) -> None:
+        if self.on_result is not None:
+            # A follow-up that cannot be planned now is made when its item claims it.
+            with contextlib.suppress(Exception):
+                self.on_result(req, comp)
 
     def _with_key(self, req: Request, comp: Completion) -> Completion:
         """Tag the answer with its cache key when the cache should keep it."""

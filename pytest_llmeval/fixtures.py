@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,3 +89,63 @@ def llmeval_record(request: pytest.FixtureRequest) -> Any:
         runner.record_score(request.node, name, value, passed, explanation)
 
     return record
+
+
+_calls = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class JudgeHandle:
+    """The configured judge, for grading in your own tests (direct and blocking)."""
+
+    spec: str
+    _runner: Any
+
+    def grade(
+        self,
+        answer: str,
+        *,
+        question: str,
+        reference: str | None = None,
+        context: str | None = None,
+        facts: Sequence[str] = (),
+        rubric: str = "qa_default",
+    ) -> Any:
+        """Grade ``answer`` with a rubric (a built-in name or a YAML path); returns the
+        Verdict (``.scores``, ``.mean``, ``.passed``, ``.rationale``). A reply that stays
+        invalid after the repair prompts raises JudgeFailure, never a low score."""
+        from pytest_llmeval import judging
+        from pytest_llmeval.engine import Request
+        from pytest_llmeval.judge import Rubric
+        from pytest_llmeval.outcomes import JudgeFailure
+
+        follow = {
+            "rubric": Rubric.load(rubric),
+            "question": question,
+            "context": context,
+            "reference": reference,
+            "facts": tuple(facts),
+        }
+        request = Request(f"judge-fixture-{next(_calls)}", (), GenerateParams(), follow)
+        graded = judging.grade(
+            self._runner.judge_engine,
+            request,
+            answer,
+            self._runner.judge_params,
+            self._runner.options.judge_repairs,
+        )
+        if graded.error is not None:
+            raise JudgeFailure(graded.error)
+        return graded.verdict
+
+
+@pytest.fixture(scope="session")
+def judge(request: pytest.FixtureRequest) -> JudgeHandle:
+    """The judge given by ``--judge-model``: ``judge.grade(answer, question=..., reference=...)``.
+
+    Suites with a ``judge:`` rubric are graded automatically; this is for custom flows.
+    """
+    runner = request.config.stash[session_key].runner
+    if runner.options.judge is None:
+        raise pytest.UsageError("the 'judge' fixture needs --judge-model SPEC")
+    return JudgeHandle(runner.options.judge.spec, runner)

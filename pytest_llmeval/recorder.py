@@ -26,18 +26,10 @@ FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0  # a hard kill of the controller loses at most about this much
 # What is kept in memory per row for the end-of-session metrics.
 AGGREGATED = (
-    "task",
-    "sample_id",
-    "slices",
-    "scores",
-    "passed",
-    "error",
-    "latency_ms",
-    "original_latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached",
-)
+    "task", "sample_id", "slices", "scores", "passed", "error", "error_kind", "latency_ms",
+    "original_latency_ms", "prompt_tokens", "completion_tokens", "cached", "judged",
+    "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
+)  # fmt: skip
 
 
 @dataclass
@@ -75,7 +67,7 @@ class Recorder:
             self.other_failures.add(nodeid)
         elif row.get("miss"):
             self.misses[row["task"]] += 1
-        elif row.get("error_kind") == "model":
+        elif row.get("error_kind") in ("model", "judge"):
             self.errors[row["task"]] += 1
         else:
             self.other_failures.add(nodeid)
@@ -130,8 +122,9 @@ class Recorder:
                     },
                 }
                 for r in rows
-                if r.get("cache_key") and not r.get("cached") and not r.get("error")
+                if r.get("cache_key") and not r.get("cached")
             ]
+            + [{**e, "run_id": self.run_id} for r in rows for e in r.get("judge_cache") or ()]
         )
 
     # -- at the end --------------------------------------------------------------------------
@@ -194,18 +187,26 @@ class Recorder:
         )
 
     def thresholds(self) -> dict[tuple[str, str], th.Threshold]:
-        """Suite defaults, overridden by the project's (pyproject, ini, CLI); a gated task
-        also gets ``error_rate <= 0`` unless it says otherwise."""
+        """Suite defaults, overridden by the project's (pyproject, ini, CLI). A gated task
+        also gets ``error_rate <= 0``, and ``invalid_judge_rate <= 0.02`` when it is judged,
+        unless it says otherwise: samples that silently failed to be evaluated must not
+        let a gate pass."""
         suite_layer = [
             th.Threshold.parse(task, metric, spec, info.get("source", task))
             for task, info in self.suite_info.items()
             for metric, spec in info["thresholds"].items()
         ]
         merged = th.merge(suite_layer, self.options.thresholds)
+        judged = {r["task"] for r in self.rows if r.get("judged")}
         for task in {t for t, _ in merged}:
             merged.setdefault(
                 (task, "error_rate"), th.Threshold(task, "error_rate", "<=", 0.0, "default")
             )
+            if task in judged:
+                merged.setdefault(
+                    (task, "invalid_judge_rate"),
+                    th.Threshold(task, "invalid_judge_rate", "<=", 0.02, "default"),
+                )
         return merged
 
     def status(self, outcome: Outcome) -> tuple[str, bool]:

@@ -12,32 +12,26 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval import models, summary
+from pytest_llmeval import judging, models, summary
 from pytest_llmeval.broker import Broker, RemoteEngine
 from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.options import Options
+from pytest_llmeval.outcomes import JudgeFailure, ModelFailure, SampleMiss
 from pytest_llmeval.storage import Store
 from pytest_llmeval.suite import Case, Suite
 
 case_key = pytest.StashKey[Case]()
 row_key = pytest.StashKey[dict[str, Any]]()
 completion_key = pytest.StashKey[Completion]()
+graded_key = pytest.StashKey[judging.Graded]()
 
 MAX_TEXT = 64 * 1024  # cap on prompt/output text carried in reports and stored
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1, or set llmeval_model in ini"
 )
-
-
-class SampleMiss(AssertionError):
-    """The sample scored below its pass mark: an F item with expected vs got."""
-
-
-class ModelFailure(Exception):
-    """The model call failed after retries: an E item, never a wrong answer."""
 
 
 class Runner:
@@ -48,6 +42,7 @@ class Runner:
         self.options = options
         self.workerinput: dict[str, Any] = getattr(config, "workerinput", {})
         self._engine: Engine | RemoteEngine | None = None
+        self._judge_engine: Engine | RemoteEngine | None = None
         self.broker: Broker | None = None
         self._params: dict[int, GenerateParams] = {}
 
@@ -67,8 +62,47 @@ class Runner:
         if self.broker is None:
             engine = self.engine
             assert isinstance(engine, Engine)
-            self.broker = Broker(engine)
+            engines = {"model": engine}
+            if self.judge_engine is not None:
+                judge = self.judge_engine
+                assert isinstance(judge, Engine)
+                engines["judge"] = judge
+            self.broker = Broker(engines)
         return self.broker.address, self.broker.authkey.hex()
+
+    @property
+    def judge_engine(self) -> Engine | RemoteEngine | None:
+        """The judge's engine (the controller's, under xdist), if a judge is configured."""
+        if self.options.judge is None:
+            return None
+        if self._judge_engine is None:
+            model = self.engine
+            if isinstance(model, RemoteEngine):
+                self._judge_engine = model.sibling("judge")
+            else:
+                settings = self.options.judge
+                identity = {**models.identity(settings), "role": "judge"}
+                self._judge_engine = Engine(
+                    lambda: create_model(settings),
+                    identity=lambda: identity,
+                    concurrency=model.concurrency,
+                    window=self.options.window,
+                    cache_mode=self.options.cache,
+                    cache_lookup=self._cache_lookup,
+                    max_retries=settings.max_retries,
+                    batch_size=self.options.batch_size,
+                )
+        return self._judge_engine
+
+    def _plan_judge(self, req: Request, comp: Completion) -> None:
+        """On the model's loop, as soon as an answer exists: queue its grading."""
+        judge = self.judge_engine
+        if req.follow is not None and judge is not None:
+            judge.plan([judging.request(req, comp.text, self.judge_params)])
+
+    @property
+    def judge_params(self) -> GenerateParams:
+        return judging.params(self.options.judge_max_tokens, self.options.judge_json)
 
     def _remote_engine(self) -> RemoteEngine | None:
         """On an xdist worker: the controller's engine, if this worker can reach it."""
@@ -87,7 +121,7 @@ class Runner:
         workers = self.workerinput.get("workercount")
         if workers:  # a worker on its own still keeps to its share of the quota
             concurrency = max(1, concurrency // int(workers))
-        return Engine(
+        engine = Engine(
             self._make_model,
             # A model from a conftest hook knows its own identity; built-in ones are
             # identified from settings, so a fully cached run never loads the model.
@@ -99,6 +133,9 @@ class Runner:
             max_retries=settings.max_retries,
             batch_size=self.options.batch_size,
         )
+        if self.options.judge is not None:
+            engine.on_result = self._plan_judge
+        return engine
 
     def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
         if self.options.cache in ("off", "refresh") or not self.options.db_path.exists():
@@ -120,8 +157,9 @@ class Runner:
         return self.options.model
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
+        for engine in (self._engine, self._judge_engine):
+            if engine is not None:
+                engine.close()
         if self.broker is not None:
             self.broker.close()
 
@@ -139,7 +177,9 @@ class Runner:
         return params
 
     def request(self, item: pytest.Item, case: Case) -> Request:
-        return Request(item.nodeid, case.messages, self.params_for(case.suite))
+        return Request(
+            item.nodeid, case.messages, self.params_for(case.suite), judging.payload(case)
+        )
 
     def plan(self, items: list[pytest.Item]) -> None:
         """Queue every item's request in run order (items are already deselected)."""
@@ -186,7 +226,36 @@ class Runner:
             cache_key=comp.metadata.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
         )
         item.stash[completion_key] = comp
+        if case.suite.judge is not None:
+            self._grade(item, case, comp, row)
         return comp
+
+    def _grade(self, item: pytest.Item, case: Case, comp: Completion, row: dict[str, Any]) -> None:
+        """Grade the answer now (usually already graded ahead); a judge error is an E."""
+        judge = self.judge_engine
+        assert judge is not None  # checked at collection
+        graded = judging.grade(
+            judge,
+            self.request(item, case),
+            comp.text,
+            self.judge_params,
+            self.options.judge_repairs,
+        )
+        row.update(
+            judged=True,
+            judge_output=graded.output[:MAX_TEXT],
+            judge_latency_ms=round(graded.latency_ms, 3),
+            judge_prompt_tokens=graded.prompt_tokens,
+            judge_completion_tokens=graded.completion_tokens,
+            judge_cache=[
+                {**e, "model": self.options.judge.spec if self.options.judge else ""}
+                for e in graded.cache_entries
+            ],
+        )
+        if graded.error is not None:
+            row["error"], row["error_kind"] = graded.error[:2000], "judge"
+            raise JudgeFailure(graded.error)
+        item.stash[graded_key] = graded
 
     # -- rows and scores -------------------------------------------------------------------
     def row(self, item: pytest.Item) -> dict[str, Any]:
@@ -244,6 +313,12 @@ class Runner:
         row = self.row(item)
         scores = row["scores"]
         suite_scorers = {info.name for info in case.suite.scorers}
+        graded = item.stash.get(graded_key, None)
+        if graded is not None:
+            judged = judging.scores(graded, case.suite.judge)
+            scores.update(judged)
+            suite_scorers |= set(judged)
+            item.user_properties.append(("llmeval.judge_score", judged["judge"]["value"]))
         if comp is not None:
             for info in case.suite.scorers:
                 score = info.fn(case.sample, comp)

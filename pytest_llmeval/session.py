@@ -22,17 +22,10 @@ from pytest_llmeval import thresholds as th
 from pytest_llmeval.compare import REGRESSION
 from pytest_llmeval.compare_report import to_markdown
 from pytest_llmeval.options import Options
+from pytest_llmeval.outcomes import ModelFailure, SampleMiss
 from pytest_llmeval.recorder import Outcome, Recorder
 from pytest_llmeval.results import Results, check_baseline
-from pytest_llmeval.runner import (
-    NO_MODEL,
-    ModelFailure,
-    Runner,
-    SampleMiss,
-    case_key,
-    completion_key,
-    row_key,
-)
+from pytest_llmeval.runner import NO_MODEL, Runner, case_key, completion_key, row_key
 from pytest_llmeval.storage import StoreError
 from pytest_llmeval.suite import Case
 
@@ -49,7 +42,7 @@ __all__ = [
 session_key = pytest.StashKey["EvalSession"]()
 
 GATE_PREFIX = "llmeval::gate"
-NO_MODEL_NODEID = "llmeval::no-model"
+USAGE_NODEID = "llmeval::usage-error"
 
 
 def new_run_id() -> str:
@@ -119,25 +112,45 @@ class EvalSession:
             if isinstance(case, Case):
                 item.stash[case_key] = case
             has_evals = has_evals or case_key in item.stash
-        if not has_evals or self.options.model is not None or config.getoption("collectonly"):
+        problem = self._missing_model(items) if has_evals else None
+        if problem is None or config.getoption("collectonly"):
             return
         if not self.is_worker:
-            raise pytest.UsageError(NO_MODEL)
+            raise pytest.UsageError(problem)
         # A UsageError on a worker crashes xdist; instead run nothing here and tell the
         # controller through a failed collect report, which it turns into exit 4.
         items.clear()
         config.hook.pytest_collectreport(
             report=pytest.CollectReport(
-                nodeid=NO_MODEL_NODEID, outcome="failed", longrepr=NO_MODEL, result=[]
+                nodeid=USAGE_NODEID, outcome="failed", longrepr=problem, result=[]
             )
         )
+
+    def _missing_model(self, items: list[pytest.Item]) -> str | None:
+        if self.options.model is None:
+            return NO_MODEL
+        if self.options.judge is None:
+            judged = sorted(
+                {
+                    i.stash[case_key].suite.name
+                    for i in items
+                    if case_key in i.stash and i.stash[case_key].suite.judge
+                }
+            )
+            if judged:
+                return (
+                    f"pytest-llmeval: suite {', '.join(judged)} is graded by a judge: pass "
+                    "--judge-model SPEC (and --judge-base-url for an OpenAI-compatible "
+                    "server), or set llmeval_judge_model in ini"
+                )
+        return None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if self.is_worker or not report.failed:
             return
-        if report.nodeid == NO_MODEL_NODEID:
-            raise pytest.UsageError(NO_MODEL)
+        if report.nodeid == USAGE_NODEID:
+            raise pytest.UsageError(str(report.longrepr))
         self.recorder.collect_errors += 1
 
     # -- running items ---------------------------------------------------------------------

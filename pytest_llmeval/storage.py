@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -98,13 +98,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN baseline TEXT;
     ALTER TABLE runs ADD COLUMN comparison TEXT;
     """,
+    # 4: LLM judges: what kind of error a row has, and the judge's own cost and reply.
+    """
+    ALTER TABLE results ADD COLUMN error_kind TEXT;
+    ALTER TABLE results ADD COLUMN judged INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN judge_output TEXT;
+    ALTER TABLE results ADD COLUMN judge_latency_ms REAL;
+    ALTER TABLE results ADD COLUMN judge_prompt_tokens INTEGER;
+    ALTER TABLE results ADD COLUMN judge_completion_tokens INTEGER;
+    """,
 ]
 
 RESULT_COLUMNS = (
     "run_id", "nodeid", "task", "sample_id", "dataset", "slices", "difficulty", "prompt",
     "output", "expected", "scores", "passed", "error", "latency_ms", "prompt_tokens",
     "completion_tokens", "cached", "finish_reason", "worker", "created_at",
-    "original_latency_ms", "cache_key",
+    "original_latency_ms", "cache_key", "error_kind", "judged", "judge_output",
+    "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
 )  # fmt: skip
 _JSON_RESULT = {"slices", "scores"}
 _JSON_RUN = {"params", "datasets", "metrics", "verdicts", "comparison"}
@@ -399,6 +409,7 @@ def _result(row: sqlite3.Row) -> dict[str, Any]:
     if d["passed"] is not None:
         d["passed"] = bool(d["passed"])
     d["cached"] = bool(d["cached"])
+    d["judged"] = bool(d.get("judged"))
     return d
 
 

@@ -52,6 +52,20 @@ SUITE_SCHEMA: dict[str, Any] = {
         "scorers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "pass_on": {"type": "array", "items": {"type": "string"}},
         "thresholds": {"type": "object", "additionalProperties": {"type": "string"}},
+        "judge": {
+            "oneOf": [
+                {"type": "string", "minLength": 1},
+                {
+                    "type": "object",
+                    "required": ["rubric"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "rubric": {"type": "string", "minLength": 1},
+                        "pass_mark": {"type": "number"},
+                    },
+                },
+            ]
+        },
     },
 }
 
@@ -71,6 +85,7 @@ class Suite:
     expected_field: str | None
     thresholds: tuple[Threshold, ...]
     source: str
+    judge: Any = None  # a judge.Rubric when the suite is graded by an LLM judge
 
     def samples(self, limit: int | None = None, seed: int = 0) -> list[Sample]:
         """Load and validate the dataset; ``limit`` picks a seeded, stable subset."""
@@ -188,12 +203,15 @@ def build_suite(
             scorers.append(get_scorer(sname))
         except KeyError as exc:
             raise fail(["scorers", i], str(exc.args[0])) from None
-    pass_on = tuple(
-        spec.get("pass_on")
-        or (task.pass_on if task and "scorers" not in spec else scorer_names[:1])
+    judge = _judge(spec.get("judge"), rootdir, base_dir, fail)
+    judge_names = ("judge",) if judge is not None else ()
+    # A judged suite passes on the judge unless it says otherwise: that is why it has one.
+    default_pass = judge_names or (
+        task.pass_on if task and "scorers" not in spec else tuple(scorer_names[:1])
     )
+    pass_on = tuple(spec.get("pass_on") or default_pass)
     for i, pname in enumerate(pass_on):
-        if pname not in scorer_names:
+        if pname not in (*scorer_names, *judge_names):
             raise fail(["pass_on", i], f"{pname!r} is not one of this suite's scorers")
 
     thresholds = []
@@ -219,7 +237,31 @@ def build_suite(
         expected_field=task.expected_field if task else spec.get("expected_field"),
         thresholds=tuple(thresholds),
         source=where,
+        judge=judge,
     )
+
+
+def _judge(spec: Any, rootdir: Path, base_dir: Path, fail: Any) -> Any:
+    """The suite's judge rubric: a built-in name or a YAML file (next to the suite, or
+    under the rootdir), with an optional pass mark."""
+    if spec is None:
+        return None
+    from dataclasses import replace
+
+    from pytest_llmeval.judge import Rubric, RubricError
+
+    conf = {"rubric": spec} if isinstance(spec, str) else spec
+    name = conf["rubric"]
+    path = next((b / name for b in (base_dir, rootdir) if (b / name).is_file()), None)
+    try:
+        rubric = Rubric.load(str(path) if path is not None else name)
+    except RubricError as exc:
+        raise fail(
+            ["judge", "rubric"] if not isinstance(spec, str) else ["judge"], str(exc)
+        ) from None
+    if "pass_mark" in conf:
+        rubric = replace(rubric, pass_mark=float(conf["pass_mark"]))
+    return rubric
 
 
 def _resolve(name: str, rootdir: Path, base_dir: Path) -> Path:

@@ -17,11 +17,16 @@ def _records(path: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines]
 
 
-def _script(wrong_every: int) -> dict[str, object]:
+def _script(wrong_every: int | None) -> dict[str, object]:
+    """Right answers for the shipped test splits, except every ``wrong_every``-th sample."""
     je = _records("data/json_extraction/test.jsonl")
     qa = _records("data/qa/test.jsonl")
-    script = answers(je, [r["id"] for r in je[::wrong_every]], "json_extraction", "expected_output")
-    script["replies"].update(answers(qa, [r["id"] for r in qa[::wrong_every]])["replies"])
+
+    def wrong(records: list[dict[str, object]]) -> list[object]:
+        return [r["id"] for r in records[::wrong_every]] if wrong_every else []
+
+    script = answers(je, wrong(je), "json_extraction", "expected_output")
+    script["replies"].update(answers(qa, wrong(qa))["replies"])
     return script
 
 
@@ -54,3 +59,39 @@ def test_shipped_suites(
     out = result.stdout.str()
     assert "json_extraction  (n=200)" in out and "qa  (n=200)" in out
     assert f"llmeval gate {'PASSED: 8/8' if ret == 0 else 'FAILED: 2/8'}" in out
+
+
+def test_the_judged_suite_runs_when_a_judge_is_given(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    good = json.dumps(
+        {"correctness": 5, "completeness": 5, "format_compliance": 5, "rationale": "Right."}
+    )
+    llm_server.configure(script={"models": {"oracle": _script(None), "judge": {"default": good}}})
+    common = [
+        str(REPO / "evals"),
+        "--rootdir",
+        str(REPO),
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "-p",
+        "no:cacheprovider",
+        "--llmeval-db",
+        str(pytester.path / "r.db"),
+    ]
+    assert "400 tests collected" in pytester.runpytest(*common, "--co", "-q").stdout.str()
+    result = pytester.runpytest(
+        *common,
+        "-q",
+        "--model",
+        "openai/oracle",
+        "--llmeval-base-url",
+        llm_server.base_url,
+        "--judge-model",
+        "openai/judge",
+        "--judge-base-url",
+        llm_server.base_url,
+    )
+    assert result.ret == 0
+    result.assert_outcomes(passed=600)
+    assert "qa_judged  (n=200)" in result.stdout.str()

@@ -61,22 +61,22 @@ class ModelSettings:
         return parse_spec(self.spec)[1]
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
+def parse_spec(spec: str, flag: str = "--model") -> tuple[str, str]:
     """Split a spec into (provider, name); a bare name such as ``gpt-4o-mini`` means OpenAI."""
     spec = spec.strip()
     if not spec:
-        raise SpecError("--model: empty model spec")
+        raise SpecError(f"{flag}: empty model spec")
     if "/" not in spec:
         return "openai", spec
     provider, _, name = spec.partition("/")
     if provider not in PROVIDERS:
         known = ", ".join(f"{p}/" for p in PROVIDERS)
         raise SpecError(
-            f"--model {spec!r}: unknown provider {provider!r} (known: {known}; a bare name "
+            f"{flag} {spec!r}: unknown provider {provider!r} (known: {known}; a bare name "
             "such as gpt-4o-mini means openai/, a local model is hf/REPO_OR_PATH)"
         )
     if not name:
-        raise SpecError(f"--model {spec!r}: missing model name after {provider!r}/")
+        raise SpecError(f"{flag} {spec!r}: missing model name after {provider!r}/")
     return provider, name
 
 
@@ -138,26 +138,28 @@ def _fingerprint(path: Path, content: bool = False) -> str:
     return h.hexdigest()
 
 
-def check_settings(settings: ModelSettings) -> None:
+def check_settings(
+    settings: ModelSettings, flag: str = "--model", url_flag: str = "--llmeval-base-url"
+) -> None:
     """Catch what would fail on every sample before any test runs (no heavy imports)."""
     provider = settings.provider
     _module, _, extra, probe = PROVIDERS[provider]
     if importlib.util.find_spec(probe) is None:
         raise SpecError(
-            f"--model {settings.spec!r} needs {probe}: pip install 'pytest-llmeval[{extra}]'"
+            f"{flag} {settings.spec!r} needs {probe}: pip install 'pytest-llmeval[{extra}]'"
             if extra
-            else f"--model {settings.spec!r} needs {probe}: pip install {probe}"
+            else f"{flag} {settings.spec!r} needs {probe}: pip install {probe}"
         )
     if provider == "hf":
         _check_hf(settings)
     elif settings.options:
         given = ", ".join(sorted(settings.options))
-        raise SpecError(f"--model {settings.spec!r}: {given} only apply to hf/ models")
+        raise SpecError(f"{flag} {settings.spec!r}: {given} only apply to hf/ models")
     local = settings.base_url or os.environ.get("OPENAI_BASE_URL")
     if provider == "openai" and not local and not os.environ.get("OPENAI_API_KEY"):
         raise SpecError(
-            f"--model {settings.spec!r}: OPENAI_API_KEY is not set (for a local "
-            "OpenAI-compatible server pass --llmeval-base-url http://HOST:PORT/v1)"
+            f"{flag} {settings.spec!r}: OPENAI_API_KEY is not set (for a local "
+            f"OpenAI-compatible server pass {url_flag} http://HOST:PORT/v1)"
         )
 
 

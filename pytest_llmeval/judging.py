@@ -1,0 +1,198 @@
+"""Grading one answer with the LLM judge, through the same engine as the model.
+
+The judge's request can be built as soon as the model's answer exists, so the engine that
+produced the answer plans it right away (``Engine.on_result``): by the time an item needs
+its grade, the judge has usually given it. Invalid verdicts get repair prompts; if they
+stay invalid the item is a judge error, never a score.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pytest_llmeval.engine import Request
+from pytest_llmeval.judge import (
+    JUDGE_PROMPT_VERSION,
+    JudgeParseError,
+    Rubric,
+    Verdict,
+    apply_guard,
+    build_messages,
+    parse_verdict,
+    repair_messages,
+)
+from pytest_llmeval.models.base import Completion, GenerateParams, ModelError
+from pytest_llmeval.suite import Case
+
+JUDGE_SUFFIX = "::judge"
+
+
+class EngineLike(Protocol):
+    def result(self, request: Request) -> Completion: ...
+
+
+def payload(case: Case) -> dict[str, Any] | None:
+    """What the judge needs besides the answer; travels with the model's request."""
+    rubric = case.suite.judge
+    if rubric is None:
+        return None
+    s = case.sample
+    question = s.get("question") or case.messages[-1]["content"]
+    facts = s.get("reference_facts") or ()
+    # the rubric travels as plain data: requests are pickled to the controller under xdist
+    return {
+        "rubric": rubric.as_dict(),
+        "question": str(question),
+        "context": s.get("context"),
+        "reference": case.expected,
+        "facts": tuple(facts) if isinstance(facts, list) else (),
+    }
+
+
+_rubrics: dict[str, Rubric] = {}
+
+
+def rubric_of(follow: Mapping[str, Any]) -> Rubric:
+    """The payload's rubric (a Rubric, or its ``as_dict`` form), rebuilt once per rubric."""
+    spec = follow["rubric"]
+    if isinstance(spec, Rubric):
+        return spec
+    key = json.dumps(spec, sort_keys=True, default=str)
+    if key not in _rubrics:
+        _rubrics[key] = Rubric.from_dict(spec)
+    return _rubrics[key]
+
+
+def params(max_tokens: int, json_mode: bool) -> GenerateParams:
+    return GenerateParams(
+        temperature=0.0, max_tokens=max_tokens, response_format="json_object" if json_mode else None
+    )
+
+
+def request(model_request: Request, answer: str, judge_params: GenerateParams) -> Request:
+    """The judge's request for ``answer``; its id ties it to the item."""
+    p = model_request.follow
+    assert p is not None
+    reference = p["reference"]
+    if reference is not None and not isinstance(reference, str | list | tuple):
+        reference = str(reference)
+    messages = build_messages(
+        rubric_of(p),
+        question=p["question"],
+        answer=answer,
+        reference=reference,
+        context=p.get("context"),
+        facts=p["facts"],
+    )
+    return Request(model_request.id + JUDGE_SUFFIX, messages, judge_params)
+
+
+@dataclass
+class Graded:
+    """The outcome of grading one answer, with the judge's own cost."""
+
+    verdict: Verdict | None
+    error: str | None
+    guard: str | None
+    output: str
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    attempts: int
+    cached: bool
+    cache_entries: list[dict[str, Any]] = field(default_factory=list)  # for the controller
+
+
+def grade(
+    engine: EngineLike,
+    model_request: Request,
+    answer: str,
+    judge_params: GenerateParams,
+    repairs: int,
+) -> Graded:
+    """Ask the judge; on an invalid verdict, ask again with a repair prompt."""
+    assert model_request.follow is not None
+    rubric = rubric_of(model_request.follow)
+    current = request(model_request, answer, judge_params)
+    graded = Graded(None, None, None, "", 0.0, 0, 0, 0, True)
+    for attempt in range(repairs + 1):
+        graded.attempts = attempt + 1
+        try:
+            comp = engine.result(current)
+        except ModelError as exc:
+            graded.error, graded.cached = f"judge model error: {exc}", False
+            return graded
+        graded.latency_ms += comp.metadata.get("original_latency_ms") or comp.latency_ms
+        graded.prompt_tokens += comp.prompt_tokens or 0
+        graded.completion_tokens += comp.completion_tokens or 0
+        graded.output, graded.cached = comp.text, graded.cached and comp.cached
+        if comp.metadata.get("cache_key") and not comp.cached:
+            graded.cache_entries.append(cache_entry(comp))
+        verdict = parse_verdict(comp.text, rubric)
+        if not isinstance(verdict, JudgeParseError):
+            graded.verdict, graded.guard = apply_guard(verdict, answer, rubric)
+            graded.error = None
+            return graded
+        messages = repair_messages(current.messages, comp.text, verdict, rubric=rubric)
+        current = Request(
+            f"{model_request.id}{JUDGE_SUFFIX}-repair{attempt + 1}", messages, judge_params
+        )
+        graded.error = (
+            f"judge error: invalid verdict after {attempt + 1} attempts: {verdict.reason}"
+        )
+    return graded
+
+
+def cache_entry(comp: Completion) -> dict[str, Any]:
+    """A judge reply as the controller stores it in the response cache."""
+    return {
+        "key": comp.metadata["cache_key"],
+        "latency_ms": comp.latency_ms,
+        "response": {
+            "text": comp.text,
+            "finish_reason": comp.finish_reason,
+            "prompt_tokens": comp.prompt_tokens,
+            "completion_tokens": comp.completion_tokens,
+            "model": comp.model,
+        },
+    }
+
+
+def scores(graded: Graded, rubric: Rubric) -> dict[str, dict[str, Any]]:
+    """The row's judge scores: the mean (``judge_score``, which passes or not), one per
+    dimension, and whether the injection tripwire fired."""
+    v = graded.verdict
+    assert v is not None
+    note = f" [forced to the minimum: {graded.guard}]" if graded.guard else ""
+    out: dict[str, dict[str, Any]] = {
+        "judge": {
+            "value": v.mean,
+            "passed": v.passed,
+            "metric": "judge_score",
+            "explanation": (v.rationale + note)[:1000],
+            "metadata": {
+                "scores": dict(v.scores),
+                "raw": dict(v.raw) if v.raw else None,
+                "rubric": rubric.name,
+                "prompt_version": JUDGE_PROMPT_VERSION,
+            },
+        },
+        "judge_injection": {
+            "value": 1.0 if graded.guard else 0.0,
+            "passed": None,
+            "metric": "injection_flag_rate",
+        },
+    }
+    for dim in rubric.dimensions:
+        out[f"judge_{dim.name}"] = {
+            "value": float(v.scores[dim.name]),
+            "passed": None,
+            "metric": f"judge_{dim.name}",
+        }
+    return out
+
+
+JUDGE_SCORES = ("judge", "judge_injection")  # plus judge_<dimension>

@@ -102,3 +102,10 @@ def build_adapter(base: Path, directory: Path, seed: int = 1) -> Path:
                 param.normal_(0, 0.5)  # peft starts B at zero: an adapter that does nothing
     peft_model.save_pretrained(directory)
     return directory
+
+
+if __name__ == "__main__":
+    # python tests/tinymodel.py [DIR]: a tiny local base model, e.g. for finetune/tiny-cpu.yaml
+    import sys
+
+    print(build(Path(sys.argv[1] if len(sys.argv) > 1 else ".llmeval/tiny-model")))

@@ -1,0 +1,309 @@
+"""LoRA / QLoRA training with trl's ``SFTTrainer``; writes the adapter and ``manifest.json``.
+
+- The base is loaded fresh for training, 4-bit NF4 (double quant) or 8-bit through
+  ``BitsAndBytesConfig`` when configured, then ``prepare_model_for_kbit_training``. Nothing
+  is generated with it first: on CPUs with AVX512-BF16, running a 4-bit model in eval mode
+  repacks its weights for an inference-only kernel, and training that instance afterwards
+  silently learns almost nothing. Evaluate the adapter in a new process (the printed
+  ``pytest`` command).
+- Loss is on the completion only unless ``training.completion_only_loss: false``.
+- Multi-GPU: ``accelerate launch -m pytest_llmeval.finetune --config FILE`` runs one process
+  per GPU (DDP); a quantized base is placed whole on each process's GPU, only the main
+  process prints and writes files. ``batch_size`` is per device.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pytest_llmeval import contamination
+from pytest_llmeval.finetune.config import FinetuneConfig, optimizer_for
+from pytest_llmeval.finetune.data import TaskData, data_files, rows
+from pytest_llmeval.finetune.estimate import count
+
+Echo = Callable[[str], None]
+VERSIONED = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "datasets",
+    "accelerate",
+    "bitsandbytes",
+    "pytest-llmeval",
+)
+
+
+class TrainError(RuntimeError):
+    """Training cannot start (the model or tokenizer cannot be loaded); one line."""
+
+
+def is_main_process() -> bool:
+    """True outside ``accelerate launch``/torchrun, and on rank 0 under them."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def run(
+    cfg: FinetuneConfig,
+    tasks: Sequence[TaskData],
+    reports: Mapping[str, contamination.Report],
+    forced: bool = False,
+    echo: Echo = print,
+    rootdir: Path | None = None,
+) -> dict[str, Any]:
+    """Train, save adapter + tokenizer + manifest into ``cfg.output_dir``; returns the manifest."""
+    import torch
+    import transformers
+    from datasets import Dataset, disable_progress_bars  # type: ignore[import-untyped]
+    from peft import LoraConfig, prepare_model_for_kbit_training
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    # raised inside transformers when peft/trl use the old checkpointing names: not ours to fix
+    for old in ("is_gradient_checkpointing", "gradient_checkpointing_enable"):
+        warnings.filterwarnings("ignore", f"`{old}` is deprecated", FutureWarning)
+    rootdir = rootdir or Path.cwd()
+    t, q = cfg.training, cfg.quantization
+    cuda = torch.cuda.is_available()
+    dtype = compute_dtype(torch, q.compute_dtype, cuda)
+    optim, note = optimizer_for(t.optimizer, cuda)
+    if note:
+        echo(f"note: {note}")
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.base_model)
+    except OSError as exc:
+        raise TrainError(f"cannot load the tokenizer: {exc}".splitlines()[0]) from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    dataset = Dataset.from_list(rows(tasks, chat=chat))
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if q.mode != "none":
+        kwargs["quantization_config"] = bnb_config(transformers, torch, cfg, dtype)
+        if cuda:  # each DDP process holds the whole quantized model on its own GPU
+            from accelerate import PartialState  # type: ignore[import-untyped]
+
+            kwargs["device_map"] = {"": PartialState().local_process_index}
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+    except OSError as exc:  # not on disk and no hub access, gated repo, bad path...
+        raise TrainError(f"cannot load {cfg.base_model}: {exc}".splitlines()[0]) from None
+    gc = t.gradient_checkpointing
+    gc_kwargs = {"use_reentrant": False} if gc else None
+    if q.mode != "none":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs=gc_kwargs
+        )
+    lora = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=(
+            cfg.lora.target_modules
+            if isinstance(cfg.lora.target_modules, str)
+            else list(cfg.lora.target_modules)
+        ),
+        task_type="CAUSAL_LM",
+    )
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    args = SFTConfig(
+        output_dir=str(cfg.output_dir),
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=int(t.warmup) if t.warmup >= 1 else float(t.warmup),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        seed=t.seed,
+        data_seed=t.seed,
+        optim=optim,
+        activation_checkpointing=gc,
+        activation_checkpointing_kwargs=gc_kwargs,
+        bf16=cuda and dtype == torch.bfloat16,  # trl's default would turn bf16 on, even on CPU
+        fp16=cuda and dtype == torch.float16,
+        use_cpu=not cuda,
+        max_length=t.max_length,
+        completion_only_loss=t.completion_only_loss,
+        logging_steps=t.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False if world > 1 else None,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
+    trainer.remove_callback(transformers.PrinterCallback)
+    trainer.add_callback(_loss_printer(transformers, echo))
+    peft_model: Any = trainer.model
+    trainable, total = peft_model.get_nb_trainable_parameters()
+    method = "QLoRA" if q.mode == "4bit" else ("LoRA on int8" if q.mode == "8bit" else "LoRA")
+    echo(
+        f"training {method}: {len(dataset)} rows, {count(trainable)} of {count(total)} params "
+        f"trainable, optimizer {optim}, "
+        f"{'cuda' if cuda else 'cpu'} x{world}"
+    )
+    start = time.perf_counter()
+    result = trainer.train()
+    train_time = time.perf_counter() - start
+    trainer.save_model(str(cfg.output_dir))  # the adapter (save_pretrained) and tokenizer
+    history = [
+        {"step": int(e["step"]), "loss": float(e["loss"])}
+        for e in trainer.state.log_history
+        if "loss" in e
+    ]
+    manifest = {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config_file": cfg.source,
+        "overrides": list(cfg.overrides),
+        "config": dict(cfg.data),
+        "base_model": cfg.base_model,
+        "tokenizer": cfg.tokenizer or cfg.base_model,
+        "method": method,
+        "quantization": q.mode,
+        "optimizer": optim,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "world_size": world,
+        "trainable_params": int(trainable),
+        "total_params": int(total),
+        "data": data_files(tasks),
+        "contamination": {name: r.as_dict() for name, r in reports.items()},
+        "contamination_forced": forced and not all(r.clean for r in reports.values()),
+        "git": _git(rootdir),
+        "versions": versions(),
+        "steps": int(trainer.state.global_step),
+        "train_time_s": round(train_time, 2),
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "mean_train_loss": float(result.training_loss),
+        "loss_history": history,
+    }
+    commands, hint = eval_commands(cfg, tasks, rootdir)
+    manifest["eval_commands"] = commands
+    manifest["eval_hint"] = hint
+    if is_main_process():
+        path = cfg.output_dir / "manifest.json"
+        path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    del trainer, model  # evaluate in a new process, never on the training instance
+    return manifest
+
+
+def compute_dtype(torch: Any, name: str, cuda: bool) -> Any:
+    """``auto``: bf16 on GPUs that have it, else fp16; float32 on CPU (as the plugin does)."""
+    if name == "auto":
+        if cuda:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, name)
+
+
+def bnb_config(transformers: Any, torch: Any, cfg: FinetuneConfig, dtype: Any) -> Any:
+    q = cfg.quantization
+    if q.mode == "8bit":
+        return transformers.BitsAndBytesConfig(load_in_8bit=True)
+    return transformers.BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=dtype,
+    )
+
+
+def _loss_printer(transformers: Any, echo: Echo) -> Any:
+    class LossPrinter(transformers.TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs and state.is_world_process_zero:
+                echo(
+                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+                    f"lr {logs.get('learning_rate', 0.0):.2e}"
+                )
+
+    return LossPrinter()
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git(rootdir: Path) -> dict[str, Any]:
+    from pytest_llmeval.recorder import git_info
+
+    return git_info(rootdir)
+
+
+# -- what to run next ----------------------------------------------------------------------------
+def base_run(cfg: FinetuneConfig, db: Path) -> str | None:
+    """The newest complete, whole run of ``hf/<base>`` without an adapter, if any."""
+    if not db.is_file():
+        return None
+    from pytest_llmeval.storage import Store, StoreError
+
+    specs = {f"hf/{cfg.base_model}"}
+    if cfg.base_is_local:
+        specs.add(f"hf/{Path(cfg.base_model).resolve()}")
+    try:
+        store = Store(db, readonly=True)
+    except StoreError:
+        return None
+    try:
+        for run in store.list_runs(limit=None, status="complete"):
+            params = run.get("params") or {}
+            if run.get("model") in specs and not run.get("partial") and not params.get("adapter"):
+                return str(run["id"])
+    finally:
+        store.close()
+    return None
+
+
+def eval_commands(
+    cfg: FinetuneConfig, tasks: Sequence[TaskData], rootdir: Path
+) -> tuple[list[str], str | None]:
+    """The ``pytest`` command that evaluates the adapter against the base model's latest
+    complete run; without such a run, the base model's command first, and a hint."""
+    dirs = sorted({_rel(t.config.suite_path.parent, rootdir) for t in tasks})
+    target = " ".join(shlex.quote(d + "/") for d in dirs) or "evals/"
+    quant = {"4bit": " --load-in-4bit", "8bit": " --load-in-8bit"}.get(cfg.quantization.mode, "")
+    base = f"pytest {target} --model {shlex.quote('hf/' + cfg.base_model)}{quant}"
+    adapter = f"--adapter {shlex.quote(_rel(cfg.output_dir, rootdir))}"
+    run_id = base_run(cfg, rootdir / ".llmeval" / "llmeval.db")
+    if run_id:
+        return [f"{base} {adapter} --llmeval-baseline={run_id}"], None
+    hint = (
+        f"no complete run of hf/{cfg.base_model} in .llmeval/llmeval.db yet: "
+        "run the base model first, then the adapter against it"
+    )
+    return [base, f"{base} {adapter} --llmeval-baseline=latest"], hint
+
+
+def _rel(path: Path, rootdir: Path) -> str:
+    try:
+        return path.resolve().relative_to(rootdir.resolve()).as_posix()
+    except ValueError:
+        return str(path)

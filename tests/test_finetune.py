@@ -1,0 +1,492 @@
+"""The finetune module: config and overrides, dry runs of the presets, contamination, and a
+real LoRA run on a tiny model whose adapter the plugin then loads.
+
+Training and the plugin runs happen in subprocesses: torch and transformers cannot be
+re-imported after pytester's in-process runs restore ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import tinymodel
+from evalkit import write_jsonl
+
+from pytest_llmeval import contamination
+from pytest_llmeval.dataset import Sample
+from pytest_llmeval.finetune import cli, estimate
+from pytest_llmeval.finetune.config import ConfigError, load_config, split_path
+from pytest_llmeval.finetune.data import load_tasks, plain_prompt, row, target_text
+from pytest_llmeval.suite import build_suite
+
+REPO = Path(__file__).resolve().parents[1]
+PRESET_4090 = REPO / "finetune" / "llama-3.2-3b-4090.yaml"
+PRESET_TINY = REPO / "finetune" / "tiny-cpu.yaml"
+# 64 made-up values: the model must copy them, it cannot have memorized them
+WORDS = [a + b for a in ("bl", "gr", "ta", "mo", "ve", "pi", "su", "ka") for b in "aeiouyrn"]
+SCHEMA = {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama with the byte-level BPE tokenizer, saved like a checkpoint."""
+    pytest.importorskip("trl")
+    import torch
+
+    torch.set_num_threads(1)
+    return tinymodel.build(tmp_path_factory.mktemp("ft") / "base")
+
+
+def copy_records(split: str, n: int, words: list[str], seed: int) -> list[dict[str, Any]]:
+    """The 1-field copy task of ml-stack.md as JSON-extraction samples."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        value = rng.choice(words)
+        out.append(
+            {
+                "id": f"cp-{split}-{i:04d}",
+                "input": f'record: {{"code": "{value}"}}',
+                "expected_output": {"code": value},
+                "schema": SCHEMA,
+            }
+        )
+    return out
+
+
+def make_project(root: Path, n_train: int = 160, n_test: int = 5) -> Path:
+    """A copy-task suite (train/test splits) and a finetune config in ``root``."""
+    write_jsonl(root / "data/copy/train.jsonl", copy_records("train", n_train, WORDS[:48], 0))
+    write_jsonl(root / "data/copy/test.jsonl", copy_records("test", n_test, WORDS[48:], 1))
+    (root / "evals").mkdir(exist_ok=True)
+    (root / "evals/eval_copy.yaml").write_text(
+        "task: json_extraction\n"
+        "name: copy\n"
+        "dataset: data/copy/test.jsonl\n"
+        'prompt:\n  user: "{input}\\ngive code as json"\n'
+    )
+    config = root / "ft.yaml"
+    config.write_text(
+        "base_model: ${TINY_BASE:-./base}\n"
+        "output_dir: out/adapter\n"
+        "tasks:\n"
+        "  - suite: evals/eval_copy.yaml\n"
+        "lora: {r: 16, alpha: 32, dropout: 0.0}\n"
+        "training:\n"
+        "  optimizer: adamw_torch\n"
+        "  learning_rate: 3e-3\n"
+        "  lr_scheduler: constant\n"
+        "  warmup: 0\n"
+        "  batch_size: 8\n"
+        "  max_length: 64\n"
+        "  max_steps: 20\n"
+        "  gradient_checkpointing: false\n"
+        "  logging_steps: 1\n"
+    )
+    return config
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    make_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- config -------------------------------------------------------------------------------------
+def test_the_4090_preset_resolves_the_train_split_of_the_suite() -> None:
+    cfg = load_config(PRESET_4090, rootdir=REPO)
+    assert cfg.base_model == "meta-llama/Llama-3.2-3B-Instruct"
+    (task,) = cfg.tasks
+    assert task.suite.name == "json_extraction"
+    assert task.suite.dataset == REPO / "data/json_extraction/test.jsonl"
+    assert task.train == REPO / "data/json_extraction/train.jsonl"
+    q, lo, t = cfg.quantization, cfg.lora, cfg.training
+    assert (q.mode, q.quant_type, q.double_quant, q.compute_dtype) == (
+        "4bit",
+        "nf4",
+        True,
+        "bfloat16",
+    )
+    assert (lo.r, lo.alpha, lo.target_modules) == (16, 32, "all-linear")
+    assert (t.optimizer, t.learning_rate, t.lr_scheduler) == ("paged_adamw_8bit", 2e-4, "cosine")
+    assert (t.batch_size, t.grad_accum, t.max_length, t.epochs) == (4, 4, 1024, 1)
+    assert t.gradient_checkpointing and t.completion_only_loss
+
+
+def test_overrides_use_dotted_paths_and_yaml_values(project: Path) -> None:
+    cfg = load_config(
+        project / "ft.yaml",
+        [
+            "lora.r=8",
+            "lora.target_modules=[q_proj, v_proj]",
+            "training.learning_rate=1e-4",
+            "tasks.0.limit=10",
+            "quantization.mode=4bit",
+            "contamination.threshold=0.3",
+        ],
+        rootdir=project,
+        environ={"TINY_BASE": "meta-llama/Llama-3.2-1B"},
+    )
+    assert cfg.lora.r == 8 and cfg.lora.target_modules == ("q_proj", "v_proj")
+    assert cfg.training.learning_rate == 1e-4 and cfg.tasks[0].limit == 10
+    assert cfg.quantization.mode == "4bit" and cfg.contamination.threshold == 0.3
+    assert cfg.base_model == "meta-llama/Llama-3.2-1B"  # from the environment
+    assert cfg.data["lora"]["r"] == 8  # the manifest records the merged config
+
+
+def test_split_path() -> None:
+    assert split_path(Path("data/qa/test.jsonl"), "train") == Path("data/qa/train.jsonl")
+    assert split_path(Path("d/qa_validation.jsonl"), "train") == Path("d/qa_train.jsonl")
+    assert split_path(Path("d/test/x.jsonl"), "train") == Path("d/train/x.jsonl")
+    assert split_path(Path("d/latest.jsonl"), "train") is None  # "test" inside a word
+    assert split_path(Path("d/x.jsonl"), "train") is None
+
+
+ERRORS = [
+    ("lora:\n  rank: 8\n", [], "ft.yaml:6: field 'lora.rank': unknown setting (known: alpha, "),
+    ("lora:\n  r: 0\n", [], "ft.yaml:6: field 'lora.r': 0 is less than the minimum of 1"),
+    (
+        "quantization:\n  mode: 3bit\n",
+        [],
+        "ft.yaml:6: field 'quantization.mode': '3bit' is not one of ['none', '4bit', '8bit']",
+    ),
+    ("training:\n  warmup: 2.5\n", [], "ft.yaml:6: field 'training.warmup': a share below 1"),
+    ("tasks: []\n", [], "ft.yaml:5: field 'tasks': [] should be non-empty"),
+    (
+        "",
+        ["lora.r=abc"],
+        "--set lora.r=abc: field 'lora.r': 'abc' is not of type 'integer'",
+    ),
+    ("", ["training.lr=1"], "--set training.lr=1: field 'training.lr': unknown setting"),
+    ("", ["tasks.3.split=x"], "--set tasks.3.split=x: field 'tasks.3': no such item (1 in all)"),
+    ("", ["lora.r"], "--set lora.r: expected KEY=VALUE"),
+    ("", ["tasks.0.split=dev"], "field 'tasks.0.split': no dev split at data/copy/dev.jsonl"),
+    (
+        "",
+        ["tasks.0.suite=evals/nope.yaml"],
+        "--set tasks.0.suite=evals/nope.yaml: field 'tasks.0.suite': file not found",
+    ),
+    ("lora: [1\n", [], "ft.yaml:6: invalid YAML: expected ',' or ']'"),
+]
+
+
+@pytest.mark.parametrize(("extra", "overrides", "message"), ERRORS)
+def test_config_errors_are_one_line_with_file_line_and_field(
+    project: Path, extra: str, overrides: list[str], message: str
+) -> None:
+    path = project / "ft.yaml"
+    base = "base_model: org/model\noutput_dir: out\ntasks:\n  - suite: evals/eval_copy.yaml\n"
+    path.write_text(base + extra)  # `extra` starts on line 5
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides, rootdir=project)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_settings_environment_and_model_paths(project: Path) -> None:
+    path = project / "ft.yaml"
+    path.write_text("output_dir: o\ntasks: [{suite: evals/eval_copy.yaml}]\n")
+    with pytest.raises(ConfigError, match=r"^ft.yaml:1: field 'base_model': missing$"):
+        load_config(path, rootdir=project)
+    path.write_text("base_model: ${NOPE}\noutput_dir: o\ntasks: [{suite: evals/eval_copy.yaml}]\n")
+    with pytest.raises(ConfigError, match=r"ft.yaml:1: field 'base_model': environment var"):
+        load_config(path, rootdir=project, environ={})
+    with pytest.raises(ConfigError, match=r"field 'base_model': no model directory at \./gone"):
+        load_config(path, rootdir=project, environ={"NOPE": "./gone"})
+
+
+def test_the_cli_reports_config_errors_with_status_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "--config", "ft.yaml", "--set", "lora.r=-1", "--dry-run")
+    assert code == 2
+    assert err == "error: --set lora.r=-1: field 'lora.r': -1 is less than the minimum of 1\n"
+
+
+# -- data -----------------------------------------------------------------------------------------
+def test_rows_use_the_suite_prompt_and_the_expected_field() -> None:
+    suite = build_suite(
+        {"task": "json_extraction", "dataset": "data/json_extraction/test.jsonl"}, "x", REPO, REPO
+    )
+    sample = suite.samples()[0]
+    r = row(suite, sample, "expected_output")
+    assert r["prompt"] == suite.prompt.render(sample)  # exactly what the plugin sends
+    assert r["prompt"][0]["role"] == "system" and r["prompt"][1]["role"] == "user"
+    (answer,) = r["completion"]
+    assert answer["role"] == "assistant"
+    assert answer["content"] == json.dumps(sample["expected_output"], separators=(",", ":"))
+    assert target_text(["Oslo", "oslo"]) == "Oslo" and target_text("yes") == "yes"
+
+
+def test_the_plain_prompt_is_the_hf_providers_fallback_transcript() -> None:
+    from pytest_llmeval.models.hf import HFModel
+
+    model = HFModel.__new__(HFModel)
+    model._tokenizer = SimpleNamespace(chat_template=None)
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    assert model._prompt(messages) == (plain_prompt(messages), True)
+
+
+def test_the_chat_formatted_training_sequence_starts_with_the_plugins_prompt(
+    project: Path, tiny_base: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from pytest_llmeval.models.hf import HFModel
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    cfg = load_config(project / "ft.yaml", rootdir=project, environ={"TINY_BASE": str(tiny_base)})
+    (task,) = load_tasks(cfg, project)
+    sample = task.train[0]
+    r = row(task.suite, sample, task.target_field)
+    plugin = HFModel.__new__(HFModel)
+    plugin._tokenizer = tok
+    plugin_prompt, _ = plugin._prompt(task.suite.prompt.render(sample))  # what the plugin sends
+    full = str(tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=False))
+    assert full == plugin_prompt + target_text(sample["expected_output"]) + "<|end|>"
+
+
+# -- contamination --------------------------------------------------------------------------------
+def _text(rng: random.Random, n: int = 40) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def test_exact_overlap_is_after_normalization() -> None:
+    report = contamination.check(
+        {"t1": "What is the  capital of Norway?", "t2": "unrelated"},
+        {"e1": "what is the capital of norway", "e2": "WHAT, is the capital of... Sweden?"},
+    )
+    assert (report.exact, report.exact_ids, report.n_eval) == (1, ("e1",), 2)
+    assert report.exact_rate == 0.5 and report.rate == 0.5 and not report.clean
+    assert report.ngram == 0  # 6 words: no 8-grams
+
+
+def test_ngram_overlap_share_and_threshold() -> None:
+    rng = random.Random(0)
+    base = _text(rng, 47)  # 40 distinct 8-grams
+    words = base.split()
+    # an eval text that keeps the first 27 words of a training text: 20 of its 40 8-grams
+    # are in training (50%), then 20 new words
+    half = " ".join(words[:27] + [f"new{i}" for i in range(20)])
+    copy = base.replace(words[3], "CHANGED", 1)  # one word changed: most 8-grams survive
+    train = {"a": base, **{f"x{i}": _text(rng) for i in range(20)}}
+    evals = {"half": half, "copy": copy, "fresh": _text(rng)}
+    report = contamination.check(train, evals, threshold=0.5)
+    assert report.ngram_ids == ("copy",) and report.exact == 0  # 0.5 is not above 0.5
+    assert 0.75 < report.max_overlap < 1.0
+    assert contamination.check(train, evals, threshold=0.45).ngram_ids == ("half", "copy")
+    assert contamination.check(train, evals, n=13, threshold=0.9).ngram == 0
+
+
+def test_template_text_shared_by_many_prompts_is_not_contamination() -> None:
+    rng = random.Random(1)
+    template = "Reply with one JSON object that matches the schema and nothing else at all. "
+    train = [template + _text(rng, 6) for _ in range(100)]
+    evals = [template + _text(rng, 6) for _ in range(20)]
+    assert contamination.check(train, evals).clean
+    assert contamination.check(train, evals, boilerplate=None).ngram == 20
+    with pytest.raises(ValueError, match="threshold"):
+        contamination.check(train, evals, threshold=2)
+
+
+def test_the_shipped_splits_are_clean_and_checked_fast() -> None:
+    for task in ("json_extraction", "qa"):
+        suite = build_suite({"task": task, "dataset": f"data/{task}/test.jsonl"}, "x", REPO, REPO)
+        train = dataclasses.replace(suite, dataset=REPO / f"data/{task}/train.jsonl").samples()
+        train_texts = contamination.prompt_texts(suite.prompt, train)
+        eval_texts = contamination.prompt_texts(suite.prompt, suite.samples())
+        start = time.perf_counter()
+        report = contamination.check(train_texts, eval_texts)
+        elapsed = time.perf_counter() - start
+        assert (report.n_train, report.n_eval) == (2400, 200)
+        assert report.clean, report.summary()
+        assert elapsed < 2.0  # about 0.2 s on the 2-core dev machine; generous for CI
+        copied = contamination.check(eval_texts, eval_texts)
+        assert copied.exact == copied.ngram == 200
+
+
+def test_prompt_text_is_the_user_message() -> None:
+    sample = Sample("s1", "qa", {"question": "Q?", "context": "C."}, "x", 1)
+    suite = build_suite({"task": "qa", "dataset": "data/qa/test.jsonl"}, "x", REPO, REPO)
+    assert contamination.prompt_text(suite.prompt, sample) == "Context:\nC.\n\nQuestion: Q?"
+
+
+def test_training_on_the_evaluated_split_is_refused_unless_forced(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the suite's "train" split is its test split, copied
+    (project / "data/copy/train.jsonl").write_bytes((project / "data/copy/test.jsonl").read_bytes())
+    args = ("--config", "ft.yaml", "--set", "base_model=org/model")
+    code, out, err = run_cli(capsys, *args)
+    assert code == 1
+    assert "contamination copy: exact 5/5 (100.0%), 8-gram>0.5 0/5" in out
+    assert "error: refusing to train" in err and "--force" in err
+    assert not (project / "out").exists()
+    code, out, err = run_cli(capsys, *args, "--dry-run")  # a dry run says so too
+    assert code == 1 and "refusing to train" in err
+    code, out, _ = run_cli(capsys, *args, "--dry-run", "--force")
+    assert code == 0 and "warning: training on contaminated data (copy)" in out
+    # naming the test split as the training split is caught the same way
+    code, _, err = run_cli(capsys, *args, "--set", "tasks.0.split=test", "--dry-run")
+    assert code == 1 and "refusing to train" in err
+
+
+# -- dry runs ------------------------------------------------------------------------------------
+def _memory_gib(out: str) -> float:
+    match = re.search(r"memory estimate \(rough peak, [^)]*\): ([\d.]+) GiB", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def test_dry_run_of_the_4090_preset_without_weights(
+    tiny_base: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    preset = str(PRESET_4090.relative_to(REPO))
+    code, out, err = run_cli(capsys, "--config", preset, "--dry-run", "--tokenizer", str(tiny_base))
+    assert code == 0, err
+    assert "architecture of llama-3.2-3b from the built-in table" in out
+    assert f"tokenizer: {tiny_base} (override)" in out
+    assert re.search(r"tokens json_extraction \(256 of 2400 rows\): prompt mean \d+", out)
+    assert "contamination json_extraction: exact 0/200 (0.0%), 8-gram>0.5 0/200" in out
+    assert "150 steps" in out  # 2400 rows / (4 x 4)
+    assert 4 <= _memory_gib(out) <= 22
+    assert "dry run: nothing trained" in out
+    # without a tokenizer on disk: a rough count, and it says so
+    code, out, _ = run_cli(capsys, "--config", preset, "--dry-run")
+    assert code == 0
+    assert "not available locally; counting ~4 characters per token" in out
+    assert "(256 of 2400 rows, rough: ~4 characters per token)" in out
+
+
+def test_dry_run_of_the_tiny_preset(
+    tiny_base: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("LLMEVAL_TINY_MODEL", str(tiny_base))
+    code, out, err = run_cli(capsys, "--config", "finetune/tiny-cpu.yaml", "--dry-run")
+    assert code == 0, err
+    assert f"base model: {tiny_base} (architecture from its config.json)" in out
+    assert re.search(r"tokens json_extraction \(256 of 256 rows\): prompt mean \d+", out)
+    assert _memory_gib(out) < 1.0
+    assert not (REPO / "out/tiny-cpu-json-extraction").exists()
+
+
+def test_memory_estimate_parts() -> None:
+    cfg = load_config(PRESET_4090, rootdir=REPO)
+    arch = estimate.KNOWN["llama-3.2-3b"]
+    assert 3.1e9 < arch.linear_params + arch.other_params < 3.3e9  # Llama-3.2-3B: 3.21 B
+    assert estimate.known_arch("meta-llama/Llama-3.2-3B-Instruct") == ("llama-3.2-3b", arch)
+    assert estimate.known_arch("org/unknown-model") is None
+    qlora = estimate.memory(cfg, arch, "paged_adamw_8bit").total
+    full = dataclasses.replace(cfg, quantization=dataclasses.replace(cfg.quantization, mode="none"))
+    assert estimate.memory(full, arch, "paged_adamw_8bit").total > qlora + 3 * 2**30
+
+
+def test_base_run_is_the_newest_complete_whole_run_of_the_base(tmp_path: Path) -> None:
+    from pytest_llmeval.finetune.train import base_run
+    from pytest_llmeval.storage import Store, new_run_row
+
+    cfg = SimpleNamespace(base_model="org/base", base_is_local=False)
+    db = tmp_path / "llmeval.db"
+    assert base_run(cfg, db) is None  # type: ignore[arg-type]
+    store = Store(db)
+    rows = [
+        ("r1", "hf/org/base", "complete", 0, "2026-01-01"),
+        ("r2", "hf/org/base", "complete", 0, "2026-01-02"),
+        ("r3", "hf/org/base", "complete", 1, "2026-01-03"),  # partial
+        ("r4", "hf/org/base", "interrupted", 0, "2026-01-04"),
+        ("r5", "hf/org/base-2", "complete", 0, "2026-01-05"),
+    ]
+    for run_id, model, status, partial, started in rows:
+        store.create_run(
+            new_run_row(run_id, model=model, status=status, partial=partial, started_at=started)
+        )
+    store.close()
+    assert base_run(cfg, db) == "r2"  # type: ignore[arg-type]
+
+
+# -- a real run ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_lora_training_writes_an_adapter_the_plugin_loads(
+    pytester: pytest.Pytester, tiny_base: Path
+) -> None:
+    root = pytester.path
+    make_project(root)
+    pytester.makeini("[pytest]\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TINY_BASE": str(tiny_base)}
+    plugin_args = ["-p", "no:cacheprovider", "--max-tokens", "8"]
+    # the base model first: its run is the baseline the printed command names
+    base = pytester.runpytest_subprocess("evals/", "--model", f"hf/{tiny_base}", *plugin_args)
+    assert base.parseoutcomes().get("passed", 0) + base.parseoutcomes().get("failed", 0) == 5
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_llmeval.finetune", "--config", "ft.yaml"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out_dir = root / "out/adapter"
+    for name in ("adapter_config.json", "adapter_model.safetensors", "manifest.json"):
+        assert (out_dir / name).is_file(), name
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    history = [h["loss"] for h in manifest["loss_history"]]
+    assert manifest["steps"] == 20 and len(history) == 20
+    assert sum(history[-3:]) / 3 < sum(history[:3]) / 3 * 0.9, history  # loss went down
+    assert manifest["first_loss"] == history[0] and manifest["final_loss"] == history[-1]
+    train_file = root / "data/copy/train.jsonl"
+    assert (
+        manifest["data"]["copy"]["train_sha256"]
+        == hashlib.sha256(train_file.read_bytes()).hexdigest()
+    )
+    assert manifest["data"]["copy"]["rows"] == 160
+    assert manifest["contamination"]["copy"]["contaminated"] == 0
+    assert manifest["config"]["training"]["max_steps"] == 20
+    assert set(manifest["versions"]) >= {"torch", "transformers", "peft", "trl"}
+    assert manifest["train_time_s"] > 0 and manifest["method"] == "LoRA"
+    print(f"\ntiny LoRA: 20 steps, train {manifest['train_time_s']} s, process {elapsed:.1f} s, ")
+    print(f"loss {history[0]:.4f} -> {history[-1]:.4f}")
+
+    # the printed command evaluates the adapter against the base model's run
+    run_id = _latest_run(root)
+    (command,) = manifest["eval_commands"]
+    assert command == (
+        f"pytest evals/ --model hf/{tiny_base} --adapter out/adapter --llmeval-baseline={run_id}"
+    )
+    assert command in proc.stdout
+    args = command.split()[1:]
+    result = pytester.runpytest_subprocess(*args, *plugin_args)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 5, result.stdout.str()
+    assert result.ret in (0, 1) and "error" not in outcomes
+
+
+def _latest_run(root: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(root / ".llmeval/llmeval.db") as conn:
+        (run_id,) = conn.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    return str(run_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from pytest_llmeval.export import csv, json
+from pytest_llmeval.export import csv, json, prometheus
 from pytest_llmeval.results import Run
 
 Exporter = Callable[[Run, Sequence[dict[str, Any]], IO[str]], None]
@@ -15,6 +15,7 @@ EXPORTERS: dict[str, Exporter] = {
     "csv": csv.write_samples,
     "csv-metrics": csv.write_metrics,
     "json": json.write,
+    "prometheus": prometheus.write,
 }
 
 

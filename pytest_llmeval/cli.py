@@ -3,7 +3,8 @@
     llmeval runs [--model SUBSTR] [--status STATUS] [-n N]
     llmeval show RUN [--worst N]
     llmeval compare BASELINE CANDIDATE [--fail accuracy:-2%] [--alpha 0.05] [--md PATH]
-    llmeval export RUN --format csv|json [-o PATH]
+    llmeval export RUN --format csv|json|prometheus [-o PATH]
+    llmeval report RUN [--baseline RUN] --html PATH
 
 RUN is a run id, a unique prefix of one, or ``latest`` (the newest complete, full run).
 Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error.
@@ -79,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run")
     export.add_argument("--format", required=True, choices=sorted(_exporters()))
     export.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
+
+    report = sub.add_parser("report", help="a run as one self-contained HTML page")
+    report.add_argument("run")
+    report.add_argument(
+        "--baseline", metavar="RUN", help="compare with this run (default: the run's own baseline)"
+    )
+    report.add_argument("--html", type=Path, required=True, metavar="PATH", help="file to write")
+    report.add_argument("--worst", type=int, default=10, help="failed samples to show per task")
     return parser
 
 
@@ -103,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "show": cmd_show,
                 "compare": cmd_compare,
                 "export": cmd_export,
+                "report": cmd_report,
             }[args.command]
             return handler(results, args)
     except (StoreError, LookupError, MarginError, ValueError) as exc:
@@ -206,6 +216,15 @@ def cmd_export(results: Results, args: argparse.Namespace) -> int:
     else:
         with args.output.open("w", encoding="utf-8", newline="") as fh:
             export(args.format, run, results.samples(run.id), fh)
+    return 0
+
+
+def cmd_report(results: Results, args: argparse.Namespace) -> int:
+    from pytest_llmeval.report import plots, write_report
+
+    path = write_report(results, args.run, args.html, baseline=args.baseline, top=args.worst)
+    note = "" if plots.available() else " (no plots: pip install 'pytest-llmeval[report]')"
+    print(f"wrote {path}{note}")
     return 0
 
 

@@ -27,12 +27,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.dataset import Sample
 from pytest_llmeval.tasks import Prompt
 
 _WORD = re.compile(r"\w+")
+SPLIT_NAMES = ("train", "validation", "valid", "val", "dev", "eval", "test")
 _EXAMPLES = 5
 _MIN_COMMON = 3  # an n-gram in more prompts than this may be boilerplate
 
@@ -198,3 +200,53 @@ def _items(texts: Mapping[str, str] | Iterable[str]) -> list[tuple[str, str]]:
     if isinstance(texts, Mapping):
         return [(str(k), v) for k, v in texts.items()]
     return [(str(i), t) for i, t in enumerate(texts)]
+
+
+def split_path(dataset: Path, split: str) -> Path | None:
+    """``data/qa/test.jsonl`` -> ``data/qa/train.jsonl``; also ``.../test/x.jsonl`` and
+    ``qa_test.jsonl``; None when the path names no split."""
+    words = "|".join(SPLIT_NAMES)
+    match = re.search(rf"(?<![A-Za-z])({words})(?![A-Za-z])", dataset.name)
+    if match:
+        return dataset.with_name(
+            dataset.name[: match.start()] + split + dataset.name[match.end() :]
+        )
+    if dataset.parent.name in SPLIT_NAMES:
+        return dataset.parent.with_name(split) / dataset.name
+    return None
+
+
+def for_suite(
+    suite: Any, evaluated: Iterable[Sample], rootdir: Path, adapter: str | None = None
+) -> dict[str, Any] | None:
+    """The evaluated samples' overlap with what the model was trained on: an adapter's
+    training data (its ``manifest.json``) when one is given, else the dataset's own train
+    split next to it (``data/qa/test.jsonl`` -> ``data/qa/train.jsonl``); None if neither."""
+    import json
+
+    from pytest_llmeval.dataset import DatasetError, load_jsonl
+
+    train, source = None, ""
+    manifest = Path(adapter) / "manifest.json" if adapter else None
+    if manifest is not None and manifest.is_file():
+        entry = json.loads(manifest.read_text(encoding="utf-8")).get("data", {}).get(suite.name)
+        if entry and (rootdir / entry["train"]).is_file():
+            train, source = (
+                rootdir / entry["train"],
+                f"the adapter's training data {entry['train']}",
+            )
+    if train is None:
+        sibling = split_path(suite.dataset, "train")
+        if sibling is None or sibling == suite.dataset or not sibling.is_file():
+            return None
+        train = sibling
+        try:
+            source = sibling.resolve().relative_to(rootdir.resolve()).as_posix()
+        except ValueError:
+            source = str(sibling)
+    try:
+        train_samples = load_jsonl(train, suite.name, (), source)
+    except DatasetError:
+        return None
+    report = check(prompt_texts(suite.prompt, train_samples), prompt_texts(suite.prompt, evaluated))
+    return {"source": source, **report.as_dict(), "summary": report.summary()}

@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,12 @@ class EngineStats:
     batches: int = 0
     wasted: int = 0  # started, never claimed (cancelled or thrown away)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _timed(comp: Completion, started: float) -> Completion:
+    """When the call ran (Unix seconds), for traces: items claim results long after."""
+    meta = {**comp.metadata, "started_at": started, "ended_at": time.time()}
+    return Completion(**{**comp.__dict__, "metadata": meta})
 
 
 def make_batches(block: Sequence[Request], size: int) -> list[list[Request]]:
@@ -286,6 +293,7 @@ class Engine:
         for batch in make_batches(block, self.batch_size):
             self.stats.batches += 1
             self.stats.model_calls += len(batch)
+            started = time.time()
             try:
                 done = await generate_batch([(r.messages, r.params) for r in batch])
             except Exception as exc:
@@ -301,7 +309,7 @@ class Engine:
                 continue
             for r, comp in zip(batch, done, strict=True):
                 if not futures[r.id].done():
-                    keyed = self._with_key(r, comp)
+                    keyed = self._with_key(r, _timed(comp, started))
                     futures[r.id].set_result(keyed)
                     self._done(r, keyed)
 
@@ -367,6 +375,7 @@ class Engine:
                 raise ModelError(self._dead)
             await self.limiter.acquire(priority or attempt > 0)
             self.stats.model_calls += 1
+            started = time.time()
             try:
                 comp = await model.agenerate(messages, params)
             except ModelError as exc:
@@ -378,7 +387,7 @@ class Engine:
                 delay = _backoff(attempt, exc.retry_after)
             else:
                 self._failures_in_a_row = 0
-                return comp
+                return _timed(comp, started)
             finally:
                 self.limiter.release()
             self.stats.retries += 1

@@ -104,6 +104,8 @@ class Graded:
     attempts: int
     cached: bool
     cache_entries: list[dict[str, Any]] = field(default_factory=list)  # for the controller
+    started_at: float | None = None  # the first judge call's start (Unix seconds)
+    ended_at: float | None = None
 
 
 def grade(
@@ -129,6 +131,9 @@ def grade(
         graded.prompt_tokens += comp.prompt_tokens or 0
         graded.completion_tokens += comp.completion_tokens or 0
         graded.output, graded.cached = comp.text, graded.cached and comp.cached
+        if graded.started_at is None:
+            graded.started_at = comp.metadata.get("started_at")
+        graded.ended_at = comp.metadata.get("ended_at", graded.ended_at)
         if comp.metadata.get("cache_key") and not comp.cached:
             graded.cache_entries.append(cache_entry(comp))
         verdict = parse_verdict(comp.text, rubric)

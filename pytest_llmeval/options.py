@@ -5,8 +5,9 @@ Every problem found here is a usage error (exit 4) raised before any test runs.
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ import pytest
 from pytest_llmeval import cache
 from pytest_llmeval import thresholds as th
 from pytest_llmeval.compare import Margin, MarginError
-from pytest_llmeval.models import ModelSettings, SpecError, check_settings, parse_spec
+from pytest_llmeval.models import (
+    EMBEDDED_DIR,
+    ModelSettings,
+    SpecError,
+    check_settings,
+    parse_spec,
+)
+from pytest_llmeval.outputs import OutputSpec
+from pytest_llmeval.outputs import parse as parse_outputs
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class Options:
     compare_md: Path | None = None
     fail_underpowered: bool = False
     judge: ModelSettings | None = None
+    default_model: bool = False  # no --model given: the bundled model stands in
+    outputs: OutputSpec = field(default_factory=OutputSpec)
     judge_max_tokens: int = 512
     judge_repairs: int = 1
     judge_json: bool = True
@@ -61,6 +72,10 @@ def _opt(config: pytest.Config, name: str, ini: str | None = None) -> Any:
 
 def _read(config: pytest.Config) -> Options:
     spec = _opt(config, "llmeval_model", "llmeval_model")
+    default_model = False
+    if not spec:
+        spec = default_spec(config)
+        default_model = spec is not None
     model = None
     if spec:
         parse_spec(spec)
@@ -125,7 +140,16 @@ def _read(config: pytest.Config) -> Options:
     if not 0 < alpha < 0.5:
         raise ValueError(f"--llmeval-alpha: expected a level in (0, 0.5), got {alpha}")
     md = config.getoption("llmeval_compare_md")
+    outputs = parse_outputs(
+        list(config.getoption("llmeval_export") or ()),
+        config.getoption("llmeval_report"),
+        _opt(config, "llmeval_push_gateway", "llmeval_push_gateway"),
+        bool(config.getoption("llmeval_otel")),
+        config.rootpath,
+    )
     return Options(
+        outputs=outputs,
+        default_model=default_model,
         judge=judge,
         judge_max_tokens=int(
             _positive(512 if judge_tokens is None else judge_tokens, "--judge-max-tokens", int)
@@ -156,6 +180,22 @@ def _read(config: pytest.Config) -> Options:
         thresholds=tuple(project_thresholds(config)),
         suite_glob=config.getini("llmeval_suite_glob") or "eval_*.yaml",
     )
+
+
+def default_spec(config: pytest.Config) -> str | None:
+    """The model to use when none is given: ini ``llmeval_default_model`` (default: the
+    bundled ``embedded/default``), if its dependencies and files are installed."""
+    spec = config.getini("llmeval_default_model").strip()
+    if not spec or spec.lower() == "none":
+        return None
+    if spec.startswith("embedded/"):
+        name = spec.partition("/")[2]
+        if (
+            importlib.util.find_spec("transformers") is None
+            or not (EMBEDDED_DIR / name / "config.json").is_file()
+        ):
+            return None
+    return str(spec)
 
 
 def project_thresholds(config: pytest.Config) -> list[th.Threshold]:

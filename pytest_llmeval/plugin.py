@@ -86,6 +86,17 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
      {"action": "store_true", "default": False,
       "help": "Fail the session when the baseline comparison is too small to detect the "
       "margin, instead of only saying so"}),
+    ("--llmeval-export", "llmeval_export", None,
+     {"action": "append", "metavar": "FORMAT:PATH",
+      "help": "Write the run as csv, csv-metrics, json or prometheus (repeatable)"}),
+    ("--llmeval-report", "llmeval_report", None,
+     {"metavar": "html:PATH", "help": "Write a self-contained HTML report of the run"}),
+    ("--llmeval-push-gateway", "llmeval_push_gateway", "llmeval_push_gateway",
+     {"metavar": "URL", "help": "Push the run's Prometheus metrics to a Pushgateway"}),
+    ("--llmeval-otel", "llmeval_otel", None,
+     {"action": "store_true", "default": False,
+      "help": "Export a span per sample and run metrics with OpenTelemetry (also on when "
+      "OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT is set)"}),
     ("--llmeval-threshold", "llmeval_threshold", None,
      {"action": "append", "metavar": "TASK.METRIC>=X",
       "help": "Add or override a threshold, e.g. json_extraction.accuracy>=0.9"}),
@@ -104,6 +115,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_thresholds", "Thresholds, one TASK.METRIC>=X per line", type="linelist")
     parser.addini("llmeval_fail", "Baseline margins, one METRIC:MARGIN per line", type="linelist")
     parser.addini("llmeval_strict", "Default --llmeval-strict", type="bool", default=False)
+    parser.addini("llmeval_default_model", "Model when no --model is given (empty: require one)",
+                  default="embedded/default")
     parser.addini("llmeval_suite_glob", "File name pattern of declarative suites",
                   default="eval_*.yaml")
 

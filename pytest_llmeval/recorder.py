@@ -129,12 +129,21 @@ class Recorder:
 
     # -- at the end --------------------------------------------------------------------------
     def finish(
-        self, outcome: Outcome, engine: dict[str, Any] | None, baseline: str | None
+        self,
+        outcome: Outcome,
+        engine: dict[str, Any] | None,
+        baseline: str | None,
+        contamination: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[dict[str, Any], list[th.Verdict], Comparison | None, int]:
         """Aggregate, gate (thresholds, then the baseline), store; returns (result,
         verdicts, comparison, exit status)."""
         self.flush()
         metrics = aggregate.summarize(self.rows)
+        for task, found in (contamination or {}).items():
+            if task in metrics:  # the share of evaluated samples also seen in training
+                metrics[task][""]["contamination_rate"] = aggregate.rate(
+                    found["contaminated"], found["n_eval"]
+                )
         values = aggregate.values(metrics)
         thresholds = self.thresholds()
         verdicts = th.evaluate(thresholds.values(), values)
@@ -157,6 +166,7 @@ class Recorder:
             "exitstatus": exitstatus,
             "engine": engine,
             "baseline": comparison.as_dict() if comparison is not None else None,
+            "contamination": contamination or {},
         }
         assert self.store is not None
         self.store.save_metrics(self.run_id, aggregate.rows_for_storage(metrics))

@@ -8,11 +8,12 @@ the test report to the controller.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
-from pytest_llmeval import judging, models, summary
+from pytest_llmeval import contamination, judging, models, summary
 from pytest_llmeval.broker import Broker, RemoteEngine
 from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models import ModelSettings, create_model
@@ -30,7 +31,8 @@ graded_key = pytest.StashKey[judging.Graded]()
 MAX_TEXT = 64 * 1024  # cap on prompt/output text carried in reports and stored
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
-    "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1, or set llmeval_model in ini"
+    "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
+    "llmeval_model in ini (the bundled default model needs pip install 'pytest-llmeval[local]')"
 )
 
 
@@ -45,6 +47,7 @@ class Runner:
         self._judge_engine: Engine | RemoteEngine | None = None
         self.broker: Broker | None = None
         self._params: dict[int, GenerateParams] = {}
+        self.contamination: dict[str, dict[str, Any]] = {}  # suite name -> overlap report
 
     # -- the engine ------------------------------------------------------------------------
     @property
@@ -151,6 +154,10 @@ class Runner:
         model = self.config.hook.pytest_llmeval_make_model(config=self.config, settings=settings)
         return model if model is not None else create_model(settings)
 
+    @property
+    def model_spec(self) -> str | None:
+        return self.options.model.spec if self.options.model else None
+
     def require_model(self) -> ModelSettings:
         if self.options.model is None:
             raise pytest.UsageError(NO_MODEL)
@@ -184,6 +191,7 @@ class Runner:
     def plan(self, items: list[pytest.Item]) -> None:
         """Queue every item's request in run order (items are already deselected)."""
         planned = []
+        self.check_contamination(items)
         for item in items:
             if case_key not in item.stash:
                 continue
@@ -193,6 +201,26 @@ class Runner:
                 planned.append(self.request(item, item.stash[case_key]))
         if planned:
             self.engine.plan(planned)
+
+    def check_contamination(self, items: list[pytest.Item]) -> None:
+        """Per suite: how much of what is evaluated was in the training data. Under xdist one
+        worker computes it (every worker has the same items) for the controller."""
+        if self.workerinput.get("workerid", "gw0") != "gw0":
+            return
+        cases: dict[str, list[Case]] = {}
+        for item in items:
+            if case_key in item.stash:
+                case = item.stash[case_key]
+                cases.setdefault(case.suite.name, []).append(case)
+        adapter = self.options.model.options.get("adapter") if self.options.model else None
+        for name, group in cases.items():
+            found = contamination.for_suite(
+                group[0].suite, [c.sample for c in group], self.config.rootpath, adapter
+            )
+            if found is not None:
+                self.contamination[name] = found
+        if self.workerinput:
+            self.config.workeroutput["llmeval_contamination"] = self.contamination  # type: ignore[attr-defined]
 
     def generate(self, messages: list[Message], params: GenerateParams) -> Completion:
         """A direct, blocking model call (the ``model`` fixture)."""
@@ -222,6 +250,8 @@ class Runner:
             cached=comp.cached,
             original_latency_ms=comp.metadata.get("original_latency_ms"),
             response_model=comp.model,
+            model_started_at=comp.metadata.get("started_at"),
+            model_ended_at=comp.metadata.get("ended_at"),
             # a cut-off output must not be cached as the model's answer
             cache_key=comp.metadata.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
         )
@@ -247,6 +277,8 @@ class Runner:
             judge_latency_ms=round(graded.latency_ms, 3),
             judge_prompt_tokens=graded.prompt_tokens,
             judge_completion_tokens=graded.completion_tokens,
+            judge_started_at=graded.started_at,
+            judge_ended_at=graded.ended_at,
             judge_cache=[
                 {**e, "model": self.options.judge.spec if self.options.judge else ""}
                 for e in graded.cache_entries
@@ -279,7 +311,9 @@ class Runner:
                 "passed": None,
                 "error": None,
                 "suite_size": case.suite_size,
-                "thresholds": {t.metric: str(t) for t in case.suite.thresholds},
+                "thresholds": {
+                    t.metric: str(t) for t in case.suite.thresholds_for(self.model_spec)
+                },
                 "worker": self.workerinput.get("workerid", "main"),
             }
             item.stash[row_key] = row
@@ -311,6 +345,7 @@ class Runner:
         if comp is None and row_key not in item.stash:
             return None  # the test used neither `completion` nor `llmeval_record`
         row = self.row(item)
+        started = time.time()
         scores = row["scores"]
         suite_scorers = {info.name for info in case.suite.scorers}
         graded = item.stash.get(graded_key, None)
@@ -330,6 +365,7 @@ class Runner:
             n for n, s in scores.items() if n not in suite_scorers and s.get("passed") is False
         ]
         row["passed"] = not failing
+        row["scored_at"] = [started, time.time()]
         item.user_properties.append(("llmeval.passed", row["passed"]))
         if not failing:
             return None

@@ -23,6 +23,7 @@ from pytest_llmeval.compare import REGRESSION
 from pytest_llmeval.compare_report import to_markdown
 from pytest_llmeval.options import Options
 from pytest_llmeval.outcomes import ModelFailure, SampleMiss
+from pytest_llmeval.outputs import Outputs
 from pytest_llmeval.recorder import Outcome, Recorder
 from pytest_llmeval.results import Results, check_baseline
 from pytest_llmeval.runner import NO_MODEL, Runner, case_key, completion_key, row_key
@@ -62,6 +63,16 @@ class EvalSession:
         self.runner = Runner(config, options)
         self.recorder = Recorder(config.rootpath, options, self.run_id)
         self.result: dict[str, Any] | None = None
+        self.output_lines: list[str] = []
+        self.outputs = (
+            None
+            if self.is_worker
+            else Outputs(
+                options.outputs,
+                options.model.spec if options.model else None,
+                options.judge.spec if options.judge else None,
+            )
+        )
         # Checked here, before xdist starts a worker or a test runs: a bad baseline is a
         # usage error (exit 4) that leaves no trace in the database.
         self.baseline = None if self.is_worker else self._check_baseline()
@@ -95,6 +106,12 @@ class EvalSession:
         from pytest_llmeval.scheduling import InterleavedScheduling
 
         return InterleavedScheduling(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        found = getattr(node, "workeroutput", {}).get("llmeval_contamination")
+        if found:
+            self.runner.contamination.update(found)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
@@ -236,6 +253,8 @@ class EvalSession:
         if row is not None:
             self.config.hook.pytest_llmeval_result(config=self.config, row=row)
             self.recorder.add(row)
+            if self.outputs is not None:
+                self.outputs.sample(row)
 
     # -- the end -------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -254,7 +273,10 @@ class EvalSession:
                 stopped_early=bool(session.shouldfail or session.shouldstop),
             )
             self.result, verdicts, comparison, status = self.recorder.finish(
-                outcome, engine.summary() if engine is not None else None, self.baseline
+                outcome,
+                engine.summary() if engine is not None else None,
+                self.baseline,
+                self.runner.contamination,
             )
             if status != outcome.exitstatus:
                 session.exitstatus = status
@@ -273,6 +295,10 @@ class EvalSession:
                 self.options.compare_md.parent.mkdir(parents=True, exist_ok=True)
                 self.options.compare_md.write_text(to_markdown(comparison), encoding="utf-8")
             self.config.hook.pytest_llmeval_summary(config=self.config, summary=self.result)
+            if self.outputs is not None:
+                self.output_lines = self.outputs.finish(
+                    self.result, self.options.db_path, self.run_id
+                )
         return (yield)
 
     def _gate_report(self, verdict: th.Verdict) -> None:
@@ -295,7 +321,7 @@ class EvalSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.result is not None:
-            for line in summary.render(self.result):
+            for line in [*summary.render(self.result), *self.output_lines]:
                 terminalreporter.write_line(line)
 
     @pytest.hookimpl(optionalhook=True)
@@ -307,6 +333,13 @@ class EvalSession:
         if self.options.model is None:
             return [f"llmeval: no model configured, run {self.run_id}"]
         m = self.options.model
+        if self.options.default_model:
+            return [
+                f"llmeval: no --model given: running the bundled {m.spec} (a few MB, CPU, "
+                "offline; a smoke test, not a quality bar); evaluate a real model with "
+                "--model gpt-4o-mini, --model openai/NAME --llmeval-base-url URL or "
+                f"--model hf/PATH. run {self.run_id}, db {self.options.db_path}"
+            ]
         where = f" at {m.base_url}" if m.base_url else ""
         return [f"llmeval: model {m.spec}{where}, run {self.run_id}, db {self.options.db_path}"]
 

@@ -7,6 +7,7 @@ the file, line and field. No pytest here.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,13 @@ SUITE_SCHEMA: dict[str, Any] = {
         "scorers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
         "pass_on": {"type": "array", "items": {"type": "string"}},
         "thresholds": {"type": "object", "additionalProperties": {"type": "string"}},
+        "model_thresholds": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+            },
+        },
         "judge": {
             "oneOf": [
                 {"type": "string", "minLength": 1},
@@ -86,6 +94,15 @@ class Suite:
     thresholds: tuple[Threshold, ...]
     source: str
     judge: Any = None  # a judge.Rubric when the suite is graded by an LLM judge
+    # (model spec pattern, thresholds): the first matching pattern's thresholds replace
+    # `thresholds` for that model, e.g. a smoke bar for the bundled tiny model
+    model_thresholds: tuple[tuple[str, tuple[Threshold, ...]], ...] = ()
+
+    def thresholds_for(self, model: str | None) -> tuple[Threshold, ...]:
+        for pattern, table in self.model_thresholds:
+            if model is not None and fnmatch.fnmatchcase(model, pattern):
+                return table
+        return self.thresholds
 
     def samples(self, limit: int | None = None, seed: int = 0) -> list[Sample]:
         """Load and validate the dataset; ``limit`` picks a seeded, stable subset."""
@@ -214,13 +231,21 @@ def build_suite(
         if pname not in (*scorer_names, *judge_names):
             raise fail(["pass_on", i], f"{pname!r} is not one of this suite's scorers")
 
-    thresholds = []
-    for metric, tspec in spec.get("thresholds", {}).items():
-        try:
-            thresholds.append(Threshold.parse(name, metric, tspec, where))
-        except ThresholdError as exc:
-            msg = str(exc).split(": ", 2)[-1]
-            raise fail(["thresholds", metric], msg) from None
+    def parse_thresholds(table: Mapping[str, str], path: list[str]) -> tuple[Threshold, ...]:
+        out = []
+        for metric, tspec in table.items():
+            try:
+                out.append(Threshold.parse(name, metric, tspec, where))
+            except ThresholdError as exc:
+                msg = str(exc).split(": ", 2)[-1]
+                raise fail([*path, metric], msg) from None
+        return tuple(out)
+
+    thresholds = parse_thresholds(spec.get("thresholds", {}), ["thresholds"])
+    by_model = tuple(
+        (pattern, parse_thresholds(table, ["model_thresholds", pattern]))
+        for pattern, table in spec.get("model_thresholds", {}).items()
+    )
 
     dataset = _resolve(spec["dataset"], rootdir, base_dir)
     if not dataset.is_file():
@@ -235,9 +260,10 @@ def build_suite(
         scorers=tuple(scorers),
         pass_on=pass_on,
         expected_field=task.expected_field if task else spec.get("expected_field"),
-        thresholds=tuple(thresholds),
+        thresholds=thresholds,
         source=where,
         judge=judge,
+        model_thresholds=by_model,
     )
 
 

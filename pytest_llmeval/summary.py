@@ -84,6 +84,9 @@ def render(result: Mapping[str, Any]) -> list[str]:
     verdicts = result.get("verdicts", [])
     for task, slices in result["metrics"].items():
         lines += task_table(task, slices, verdicts)
+        found = (result.get("contamination") or {}).get(task)
+        if found:
+            lines.append(f"  contamination vs {found['source']}: {found['summary']}")
         misses, errors = result["misses"].get(task, 0), result["errors"].get(task, 0)
         if misses or errors:
             lines.append(f"  {misses} sample(s) missed, {errors} errored")

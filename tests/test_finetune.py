@@ -490,3 +490,150 @@ def _latest_run(root: Path) -> str:
     with sqlite3.connect(root / ".llmeval/llmeval.db") as conn:
         (run_id,) = conn.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
     return str(run_id)
+
+
+KEYS = ["code", "tool", "size", "mode", "tag", "zone", "kind", "unit"]
+
+
+def _loop_records(
+    split: str, combos: list[tuple[str, str]], n: int, seed: int, plain: bool
+) -> list[dict[str, Any]]:
+    """ml-stack.md's 1-field copy task: ``record: {"code": "blue"} -> give "code"`` answered
+    ``blue`` (plain) or ``{"code": "blue"}`` (json), drawn from (key, value) ``combos``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        key, value = combos[i] if n == len(combos) else rng.choice(combos)
+        text = f'record: {{"{key}": "{value}"}} -> give "{key}"'
+        if plain:
+            out.append(
+                {
+                    "id": f"p-{split}-{i:04d}",
+                    "question": text,
+                    "context": "",
+                    "expected_answer": value,
+                }
+            )
+        else:
+            out.append(
+                {
+                    "id": f"j-{split}-{i:04d}",
+                    "input": text + " as json",
+                    "expected_output": {key: value},
+                    "schema": {"type": "object", "properties": {key: {"type": "string"}}},
+                }
+            )
+    return out
+
+
+@pytest.mark.slow
+def test_finetune_eval_gate_loop(pytester: pytest.Pytester, tiny_loop_base: Path) -> None:
+    """Train a base, evaluate it, train an adapter, evaluate it against the base's run: the
+    adapter's run is better and the baseline gate says so with a significant improvement."""
+    root = pytester.path
+    pytester.makeini("[pytest]\n")
+    # every key and value is seen in training, but the 100 tested (key, value) pairs never
+    # are: the model must copy, and the contamination check has nothing to refuse
+    combos = [(k, w) for k in KEYS for w in WORDS]
+    random.Random(0).shuffle(combos)
+    held_out, seen = combos[:100], combos[100:]
+    write_jsonl(root / "data/plain/train.jsonl", _loop_records("train", seen, 4000, 0, True))
+    write_jsonl(root / "data/plain/test.jsonl", _loop_records("test", held_out, 100, 0, True))
+    write_jsonl(root / "data/copy/train.jsonl", _loop_records("train", seen, 2000, 1, False))
+    write_jsonl(root / "data/copy/test.jsonl", _loop_records("test", held_out, 100, 0, False))
+    (root / "suites").mkdir()
+    (root / "suites/plain.yaml").write_text(
+        "task: qa\nname: plain\ndataset: data/plain/test.jsonl\nprompt:\n  user: '{question}'\n"
+    )
+    (root / "evals").mkdir()
+    (root / "evals/eval_copy.yaml").write_text(
+        "task: json_extraction\nname: copy\ndataset: data/copy/test.jsonl\n"
+        "prompt:\n  user: '{input}'\nparams:\n  max_tokens: 16\nthresholds:\n  accuracy: '>=0.5'\n"
+    )
+    common = (
+        "optimizer: adamw_torch\n  learning_rate: 3e-3\n  lr_scheduler: cosine\n"
+        "  warmup: 0\n  batch_size: 32\n  max_length: 96\n  seed: 0\n"
+        "  gradient_checkpointing: false\n  logging_steps: 25\n"
+    )
+    (root / "base.yaml").write_text(
+        f"base_model: {tiny_loop_base}\noutput_dir: out/base\ntasks:\n  - suite: suites/plain.yaml\n"
+        "lora: null\ntraining:\n  max_steps: 200\n  completion_only_loss: false\n  " + common
+    )
+    (root / "adapter.yaml").write_text(
+        "base_model: out/base\noutput_dir: out/adapter\ntasks:\n  - suite: evals/eval_copy.yaml\n"
+        "lora: {r: 16, alpha: 32, dropout: 0.0}\ntraining:\n  max_steps: 250\n  " + common
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+    def finetune(config: str) -> dict[str, Any]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest_llmeval.finetune", "--config", config],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return dict(
+            json.loads((root / "out" / config.removesuffix(".yaml") / "manifest.json").read_text())
+        )
+
+    plugin = ["-p", "no:cacheprovider", "--llmeval-db", str(root / "r.db")]
+    base_manifest = finetune("base.yaml")
+    assert base_manifest["method"] == "full"
+    base = pytester.runpytest_subprocess("evals/", "--model", "hf/out/base", *plugin)
+    base_run = _run_ids(root)[-1]
+    adapter_manifest = finetune("adapter.yaml")
+    assert adapter_manifest["method"] == "LoRA"
+    tuned = pytester.runpytest_subprocess(
+        "evals/",
+        "--model",
+        "hf/out/base",
+        "--adapter",
+        "out/adapter",
+        f"--llmeval-baseline={base_run}",
+        "--json-report",
+        "--json-report-file=r.json",
+        *plugin,
+    )
+    llm = json.loads((root / "r.json").read_text())["llmeval"]
+    before = _accuracy(root, base_run)
+    after = llm["metrics"]["copy"][""]["accuracy"]["value"]
+    print(
+        f"\nfinetune loop: base {base_manifest['train_time_s']} s, adapter "
+        f"{adapter_manifest['train_time_s']} s; accuracy {before:.2f} -> {after:.2f}"
+    )
+    assert before < 0.2 < 0.8 < after, (base.stdout.str()[-2000:], tuned.stdout.str()[-3000:])
+    (accuracy,) = [
+        m for t in llm["baseline"]["tasks"] for m in t["metrics"] if m["metric"] == "accuracy"
+    ]
+    assert accuracy["verdict"] == "improvement" and accuracy["p_better"] < 0.001
+    assert tuned.ret == 0
+    tuned.stdout.fnmatch_lines(["*accuracy*IMPROVEMENT*"])
+
+
+@pytest.fixture(scope="session")
+def tiny_loop_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The research recipe's base: a random 128-wide, 2-layer Llama."""
+    pytest.importorskip("trl")
+    return tinymodel.build(tmp_path_factory.mktemp("loop") / "random", hidden=128, layers=2)
+
+
+def _run_ids(root: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(root / "r.db") as conn:
+        return [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started_at")]
+
+
+def _accuracy(root: Path, run_id: str) -> float:
+    import sqlite3
+
+    with sqlite3.connect(root / "r.db") as conn:
+        (value,) = conn.execute(
+            "SELECT value FROM metrics WHERE run_id = ? AND task = 'copy' "
+            "AND slice = '' AND metric = 'accuracy'",
+            (run_id,),
+        ).fetchone()
+    return float(value)

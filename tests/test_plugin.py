@@ -170,7 +170,8 @@ def test_transient_faults_are_retried_by_the_sdk(project: EvalProject) -> None:
 
 def test_no_model_is_a_usage_error(project: EvalProject) -> None:
     project.qa_suite(3)
-    result = project.pytester.runpytest("-p", "no:cacheprovider")
+    # with the bundled default model switched off, as a team that wants explicit models can
+    result = project.pytester.runpytest("-p", "no:cacheprovider", "-o", "llmeval_default_model=")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(lines("ERROR: pytest-llmeval: no model configured: pass --model*"))
     result = project.pytester.runpytest("--co", "-q")
@@ -245,3 +246,38 @@ def test_openai_environment_variables_are_honoured(
     )
     result.assert_outcomes(errors=3)
     assert "HTTP 401" in result.stdout.str() and "sk-test-secret" not in result.stdout.str()
+
+
+def test_contamination_with_the_train_split_is_reported(project: EvalProject) -> None:
+    records = project.qa_suite(10, dataset="data/qa/test.jsonl")
+    leaked = [dict(r, id=f"t{i}") for i, r in enumerate(records[:3])]
+    fresh = [
+        dict(r, id=f"f{i}", question=f"Who owns crate {i}?", context=f"Crate {i} is old.")
+        for i, r in enumerate(records)
+    ]
+    write_jsonl(project.path / "data" / "qa" / "train.jsonl", leaked + fresh)
+    result = project.run("--json-report", "--json-report-file=r.json")
+    result.stdout.fnmatch_lines(
+        lines(
+            "  contamination vs data/qa/train.jsonl: exact 3/10 (30.0%), *; e.g. q000, q001, q002",
+        )
+    )
+    report = json.loads((project.path / "r.json").read_text())["llmeval"]
+    assert report["metrics"]["qa"][""]["contamination_rate"]["value"] == 0.3
+    assert report["contamination"]["qa"]["exact_ids"] == ["q000", "q001", "q002"]
+
+
+def test_per_model_thresholds_replace_the_suite_bar(project: EvalProject) -> None:
+    project.qa_suite(
+        10,
+        wrong={"q001", "q002", "q003"},
+        extra=(
+            "thresholds:\n  accuracy: '>=0.9'\n"
+            "model_thresholds:\n  'openai/small-*':\n    accuracy: '>=0.5'\n"
+        ),
+    )
+    assert project.run().ret == 1  # test-model is held to 0.9
+    project.server.configure(script={"default": "wrong"})
+    result = project.run(model="openai/small-1")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*FAIL qa.accuracy = 0, needs >=0.5"])

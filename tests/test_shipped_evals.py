@@ -95,3 +95,28 @@ def test_the_judged_suite_runs_when_a_judge_is_given(
     assert result.ret == 0
     result.assert_outcomes(passed=600)
     assert "qa_judged  (n=200)" in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_evals_run_with_nothing_configured_on_the_bundled_model(pytester: pytest.Pytester) -> None:
+    """`pytest evals/` with no model, key or network: the bundled model runs every shipped
+    suite and is held to its own (smoke) thresholds, so the session passes."""
+    pytest.importorskip("transformers")
+    result = pytester.runpytest_subprocess(
+        str(REPO / "evals"),
+        "--rootdir",
+        str(REPO),
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "-p",
+        "no:cacheprovider",
+        "--llmeval-db",
+        str(pytester.path / "r.db"),
+        "--llmeval-limit",
+        "24",
+    )
+    out = result.stdout.str()
+    assert result.ret == 0, out[-3000:]
+    assert "no --model given: running the bundled embedded/default" in out
+    assert "json_extraction  (n=24)" in out and "qa  (n=24)" in out
+    assert "model embedded/default" in out and "llmeval gate PASSED" in out

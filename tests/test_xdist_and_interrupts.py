@@ -45,7 +45,9 @@ def test_xdist_run_equals_single_process_run(project: EvalProject) -> None:
 
 def test_no_model_under_xdist_is_a_usage_error(project: EvalProject) -> None:
     project.qa_suite(3)
-    result = project.pytester.runpytest("-n", "2", "-p", "no:cacheprovider")
+    result = project.pytester.runpytest(
+        "-n", "2", "-p", "no:cacheprovider", "-o", "llmeval_default_model="
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "no model configured" in result.stderr.str()
 

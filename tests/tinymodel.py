@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-SPECIALS = ["<pad>", "<unk>", "<s>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|>"
-    "{% generation %}{{ m['content'] }}<|end|>{% endgeneration %}{% else %}"
-    "<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
+from pytest_llmeval.finetune import scratch
+
+SPECIALS = scratch.SPECIALS
+CHAT_TEMPLATE = scratch.CHAT_TEMPLATE
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,58 +29,14 @@ def corpus(limit: int = 4000) -> list[str]:
     return lines
 
 
-def build_tokenizer(vocab_size: int = 512) -> object:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tk.train_from_iterator(corpus(), trainer)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        bos_token="<s>",
-        eos_token="<|end|>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        padding_side="left",
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
+def build_tokenizer(vocab_size: int = 512) -> Any:
+    return scratch.build_tokenizer(corpus(), vocab_size)
 
 
 def build(directory: Path, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
     """Write a random tiny Llama and its tokenizer to ``directory``; returns it."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = build_tokenizer()
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=hidden * 4,  # type: ignore[arg-type]
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=tok.bos_token_id,  # type: ignore[attr-defined]
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,  # type: ignore[attr-defined]
-        # untied: a random tied model just repeats its last prompt token
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    directory.mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(directory)  # type: ignore[attr-defined]
-    model.save_pretrained(directory)
-    return directory
+    settings = scratch.ScratchSettings(hidden=hidden, layers=layers, seed=seed)
+    return scratch.build(directory, corpus(), settings)
 
 
 def build_adapter(base: Path, directory: Path, seed: int = 1) -> Path:

@@ -113,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     echo(
         f"trained {manifest['steps']} steps in {manifest['train_time_s']:.1f} s; loss "
-        f"{_fmt(manifest['first_loss'])} -> {_fmt(manifest['final_loss'])}; adapter and "
-        f"manifest.json in {_rel(cfg.output_dir)}"
+        f"{_fmt(manifest['first_loss'])} -> {_fmt(manifest['final_loss'])}; "
+        f"{'model' if cfg.lora is None else 'adapter'} and manifest.json in "
+        f"{_rel(cfg.output_dir)}"
     )
     echo(f"{manifest['eval_hint']}:" if manifest["eval_hint"] else "evaluate it with:")
     for line in manifest["eval_commands"]:
@@ -143,9 +144,6 @@ def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -
     optim, opt_note = optimizer_for(cfg.training.optimizer, cuda)
     gpu_optim, _ = optimizer_for(cfg.training.optimizer, True)
     q, lo, t = cfg.quantization, cfg.lora, cfg.training
-    targets = (
-        lo.target_modules if isinstance(lo.target_modules, str) else ",".join(lo.target_modules)
-    )
     quant = (
         f"{q.mode} {q.quant_type}{' double quant' if q.double_quant else ''}, "
         f"compute {q.compute_dtype}"
@@ -154,10 +152,16 @@ def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -
     )
     echo(f"base model: {cfg.base_model} ({arch_note})")
     echo(f"tokenizer: {tok_note}")
-    echo(
-        f"LoRA r={lo.r} alpha={lo.alpha:g} dropout={lo.dropout:g} on {targets}; "
-        f"quantization {quant}"
-    )
+    if lo is None:
+        echo(f"full finetune (every weight trained); quantization {quant}")
+    else:
+        targets = (
+            lo.target_modules if isinstance(lo.target_modules, str) else ",".join(lo.target_modules)
+        )
+        echo(
+            f"LoRA r={lo.r} alpha={lo.alpha:g} dropout={lo.dropout:g} on {targets}; "
+            f"quantization {quant}"
+        )
     chat = tokenizer is None or bool(getattr(tokenizer, "chat_template", None))
     total_rows = sum(len(task.train) for task in tasks)
     n_steps = estimate.steps(total_rows, cfg)
@@ -197,6 +201,18 @@ def _tokenizer(cfg: FinetuneConfig) -> tuple[Any, str]:
 
 
 def _arch(cfg: FinetuneConfig) -> tuple[estimate.Arch | None, str]:
+    if cfg.scratch is not None:
+        sc = cfg.scratch
+        arch = estimate.Arch(
+            hidden=sc.hidden,
+            layers=sc.layers,
+            intermediate=sc.intermediate or 4 * sc.hidden,
+            heads=sc.heads,
+            kv_heads=sc.kv_heads,
+            vocab=sc.vocab_size,
+            tied=False,
+        )
+        return arch, "built from scratch with the scratch: settings"
     try:
         from transformers import AutoConfig
 

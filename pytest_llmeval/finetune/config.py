@@ -38,7 +38,9 @@ from typing import Any
 
 import yaml
 
+from pytest_llmeval.contamination import split_path
 from pytest_llmeval.dataset import DatasetError
+from pytest_llmeval.finetune.scratch import ScratchSettings
 from pytest_llmeval.suite import Suite, load_suite_file
 
 
@@ -64,7 +66,6 @@ SCHEDULERS = (
     "constant",
     "constant_with_warmup",
 )
-SPLIT_NAMES = ("train", "validation", "valid", "val", "dev", "eval", "test")
 
 _NAME = {"type": "string", "minLength": 1}
 SCHEMA: dict[str, Any] = {
@@ -100,8 +101,25 @@ SCHEMA: dict[str, Any] = {
                 "compute_dtype": {"enum": ["auto", "bfloat16", "float16", "float32"]},
             },
         },
-        "lora": {
+        "scratch": {
             "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                k: {"type": "integer", "minimum": 0 if k == "seed" else 1}
+                for k in (
+                    "hidden",
+                    "layers",
+                    "heads",
+                    "kv_heads",
+                    "intermediate",
+                    "vocab_size",
+                    "max_positions",
+                    "seed",
+                )
+            },
+        },
+        "lora": {
+            "type": ["object", "null"],
             "additionalProperties": False,
             "properties": {
                 "r": {"type": "integer", "minimum": 1},
@@ -132,6 +150,7 @@ SCHEMA: dict[str, Any] = {
                 "gradient_checkpointing": {"type": "boolean"},
                 "logging_steps": {"type": "integer", "minimum": 1},
                 "completion_only_loss": {"type": "boolean"},
+                "save_dtype": {"enum": [None, "float16", "bfloat16", "float32"]},
             },
         },
         "contamination": {
@@ -190,6 +209,7 @@ class TrainSettings:
     gradient_checkpointing: bool = True
     logging_steps: int = 10
     completion_only_loss: bool = True
+    save_dtype: str | None = None  # full finetunes: the dtype the weights are saved in
 
 
 @dataclass(frozen=True)
@@ -208,7 +228,8 @@ class FinetuneConfig:
     output_dir: Path
     tasks: tuple[TaskConfig, ...]
     quantization: QuantConfig = field(default_factory=QuantConfig)
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    lora: LoraSettings | None = field(default_factory=LoraSettings)  # None: full finetune
+    scratch: ScratchSettings | None = None  # base_model "scratch": built from the data
     training: TrainSettings = field(default_factory=TrainSettings)
     contamination: ContaminationSettings = field(default_factory=ContaminationSettings)
     overrides: tuple[str, ...] = ()
@@ -216,7 +237,7 @@ class FinetuneConfig:
 
     @property
     def base_is_local(self) -> bool:
-        return Path(self.base_model).is_dir()
+        return self.scratch is not None or Path(self.base_model).is_dir()
 
 
 PAGED_OR_8BIT = ("paged_adamw_8bit", "paged_adamw_32bit", "adamw_8bit")
@@ -373,11 +394,22 @@ def _build(
     data: Mapping[str, Any], path: Path, rootdir: Path, origin: _Origin, overrides: tuple[str, ...]
 ) -> FinetuneConfig:
     base_dir = path.parent
-    base = _model_path(data["base_model"], rootdir, base_dir, ["base_model"], origin)
+    scratch = data.get("scratch")
+    if (data["base_model"] == "scratch") != (scratch is not None):
+        raise origin.error(
+            ["base_model"],
+            "base_model: scratch and a scratch: section go together (a model built from nothing)",
+        )
+    base = (
+        "scratch"
+        if scratch is not None
+        else _model_path(data["base_model"], rootdir, base_dir, ["base_model"], origin)
+    )
     tokenizer = data.get("tokenizer")
     if tokenizer is not None:
         tokenizer = _model_path(tokenizer, rootdir, base_dir, ["tokenizer"], origin)
     tasks = tuple(_task(spec, i, rootdir, base_dir, origin) for i, spec in enumerate(data["tasks"]))
+    full = "lora" in data and data["lora"] is None  # lora: null trains every weight
     lora = dict(data.get("lora") or {})
     if isinstance(lora.get("target_modules"), list):
         lora["target_modules"] = tuple(lora["target_modules"])
@@ -392,7 +424,8 @@ def _build(
         output_dir=_path(data["output_dir"], rootdir),
         tasks=tasks,
         quantization=QuantConfig(**(data.get("quantization") or {})),
-        lora=LoraSettings(**lora),
+        lora=None if full else LoraSettings(**lora),
+        scratch=ScratchSettings(**scratch) if scratch is not None else None,
         training=TrainSettings(**training),
         contamination=ContaminationSettings(**(data.get("contamination") or {})),
         overrides=overrides,
@@ -429,20 +462,6 @@ def _task(
             )
         train = derived
     return TaskConfig(suite, suite_path, train, split, spec.get("limit"))
-
-
-def split_path(dataset: Path, split: str) -> Path | None:
-    """``data/qa/test.jsonl`` -> ``data/qa/train.jsonl``; also ``.../test/x.jsonl`` and
-    ``qa_test.jsonl``; None when the path names no split."""
-    words = "|".join(SPLIT_NAMES)
-    match = re.search(rf"(?<![A-Za-z])({words})(?![A-Za-z])", dataset.name)
-    if match:
-        return dataset.with_name(
-            dataset.name[: match.start()] + split + dataset.name[match.end() :]
-        )
-    if dataset.parent.name in SPLIT_NAMES:
-        return dataset.parent.with_name(split) / dataset.name
-    return None
 
 
 def _model_path(name: str, rootdir: Path, base_dir: Path, path: list[Any], origin: _Origin) -> str:

@@ -154,9 +154,14 @@ def memory(cfg: FinetuneConfig, arch: Arch, optimizer: str) -> Memory:
         weights = (linear + other) * act
         wnote = compute
     total_params = linear + other
-    lora = arch.lora_params(cfg.lora.r, cfg.lora.target_modules)
-    # trl keeps a quantized base's adapter in bf16 (the QLoRA paper's choice), else fp32
-    lora_bytes, lnote = (4, "bf16 weights+grads") if q.mode != "none" else (8, "fp32 weights+grads")
+    if cfg.lora is None:  # a full finetune trains (and keeps gradients for) every weight
+        lora, lora_bytes, lnote = total_params, 4, "full finetune: a gradient per weight"
+    else:
+        lora = arch.lora_params(cfg.lora.r, cfg.lora.target_modules)
+        # trl keeps a quantized base's adapter in bf16 (the QLoRA paper's choice), else fp32
+        lora_bytes, lnote = (
+            (4, "bf16 weights+grads") if q.mode != "none" else (8, "fp32 weights+grads")
+        )
     b, s = t.batch_size, t.max_length
     h, i, layers = arch.hidden, arch.intermediate, arch.layers
     layer_set = b * s * (6 * h + 3 * i) * act  # one layer's working set

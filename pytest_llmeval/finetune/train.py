@@ -62,6 +62,7 @@ def run(
     rootdir: Path | None = None,
 ) -> dict[str, Any]:
     """Train, save adapter + tokenizer + manifest into ``cfg.output_dir``; returns the manifest."""
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # before anything imports it
     import torch
     import transformers
     from datasets import Dataset, disable_progress_bars  # type: ignore[import-untyped]
@@ -82,8 +83,20 @@ def run(
     if note:
         echo(f"note: {note}")
 
+    base_model = cfg.base_model
+    if cfg.scratch is not None:  # a tokenizer trained on this data and a random model
+        from pytest_llmeval.finetune import scratch
+
+        texts = [
+            m["content"] for r in rows(tasks, chat=True) for m in (*r["prompt"], *r["completion"])
+        ]
+        base_model = str(scratch.build(cfg.output_dir / "scratch-base", texts, cfg.scratch))
+        echo(
+            f"built a {cfg.scratch.layers}-layer, {cfg.scratch.hidden}-wide Llama and a "
+            f"{cfg.scratch.vocab_size}-token BPE tokenizer from {len(texts)} texts"
+        )
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.base_model)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer or base_model)
     except OSError as exc:
         raise TrainError(f"cannot load the tokenizer: {exc}".splitlines()[0]) from None
     if tokenizer.pad_token_id is None:
@@ -99,7 +112,7 @@ def run(
 
             kwargs["device_map"] = {"": PartialState().local_process_index}
     try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(cfg.base_model, **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
     except OSError as exc:  # not on disk and no hub access, gated repo, bad path...
         raise TrainError(f"cannot load {cfg.base_model}: {exc}".splitlines()[0]) from None
     gc = t.gradient_checkpointing
@@ -108,16 +121,20 @@ def run(
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs=gc_kwargs
         )
-    lora = LoraConfig(
-        r=cfg.lora.r,
-        lora_alpha=cfg.lora.alpha,
-        lora_dropout=cfg.lora.dropout,
-        target_modules=(
-            cfg.lora.target_modules
-            if isinstance(cfg.lora.target_modules, str)
-            else list(cfg.lora.target_modules)
-        ),
-        task_type="CAUSAL_LM",
+    lora = (
+        None
+        if cfg.lora is None
+        else LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=(
+                cfg.lora.target_modules
+                if isinstance(cfg.lora.target_modules, str)
+                else list(cfg.lora.target_modules)
+            ),
+            task_type="CAUSAL_LM",
+        )
     )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     args = SFTConfig(
@@ -156,9 +173,13 @@ def run(
     )
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.add_callback(_loss_printer(transformers, echo))
-    peft_model: Any = trainer.model
-    trainable, total = peft_model.get_nb_trainable_parameters()
-    method = "QLoRA" if q.mode == "4bit" else ("LoRA on int8" if q.mode == "8bit" else "LoRA")
+    trained: Any = trainer.model
+    if lora is None:
+        trainable = total = sum(p.numel() for p in trained.parameters())
+        method = "full" if cfg.scratch is None else "full, from scratch"
+    else:
+        trainable, total = trained.get_nb_trainable_parameters()
+        method = "QLoRA" if q.mode == "4bit" else ("LoRA on int8" if q.mode == "8bit" else "LoRA")
     echo(
         f"training {method}: {len(dataset)} rows, {count(trainable)} of {count(total)} params "
         f"trainable, optimizer {optim}, "
@@ -167,7 +188,15 @@ def run(
     start = time.perf_counter()
     result = trainer.train()
     train_time = time.perf_counter() - start
-    trainer.save_model(str(cfg.output_dir))  # the adapter (save_pretrained) and tokenizer
+    if lora is None and t.save_dtype:  # e.g. float16: half the file for a bundled model
+        trained.to(getattr(torch, t.save_dtype))
+    trainer.save_model(str(cfg.output_dir))  # adapter or full model, and the tokenizer
+    # the Trainer's pickled arguments: the manifest holds the config, readable
+    (cfg.output_dir / "training_args.bin").unlink(missing_ok=True)
+    if cfg.scratch is not None:
+        import shutil
+
+        shutil.rmtree(cfg.output_dir / "scratch-base", ignore_errors=True)
     history = [
         {"step": int(e["step"]), "loss": float(e["loss"])}
         for e in trainer.state.log_history
@@ -290,6 +319,10 @@ def eval_commands(
     dirs = sorted({_rel(t.config.suite_path.parent, rootdir) for t in tasks})
     target = " ".join(shlex.quote(d + "/") for d in dirs) or "evals/"
     quant = {"4bit": " --load-in-4bit", "8bit": " --load-in-8bit"}.get(cfg.quantization.mode, "")
+    if cfg.lora is None:  # a full finetune is a model of its own
+        return [
+            f"pytest {target} --model {shlex.quote('hf/' + _rel(cfg.output_dir, rootdir))}"
+        ], None
     base = f"pytest {target} --model {shlex.quote('hf/' + cfg.base_model)}{quant}"
     adapter = f"--adapter {shlex.quote(_rel(cfg.output_dir, rootdir))}"
     run_id = base_run(cfg, rootdir / ".llmeval" / "llmeval.db")

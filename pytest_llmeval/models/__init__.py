@@ -32,7 +32,11 @@ __all__ = [
 PROVIDERS: dict[str, tuple[str, str, str, str]] = {
     "openai": ("pytest_llmeval.models.openai", "OpenAIModel", "", "openai"),
     "hf": ("pytest_llmeval.models.hf", "HFModel", "local", "transformers"),
+    # the small model bundled with the package: hf/ on a directory inside it
+    "embedded": ("pytest_llmeval.models.hf", "HFModel", "local", "transformers"),
 }
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "embedded"
+EMBEDDED_DEFAULT = "embedded/default"
 
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -86,11 +90,22 @@ def effective_base_url(settings: ModelSettings) -> str:
     return url.rstrip("/")
 
 
+def embedded(settings: ModelSettings) -> ModelSettings:
+    """An ``embedded/NAME`` spec as the ``hf/`` settings of the bundled directory."""
+    if settings.provider != "embedded":
+        return settings
+    path = EMBEDDED_DIR / settings.name
+    return ModelSettings(
+        f"hf/{path}", settings.base_url, settings.timeout, settings.max_retries, settings.options
+    )
+
+
 def identity(settings: ModelSettings) -> dict[str, Any]:
     """What distinguishes a built-in model's answers, from settings alone (no imports).
 
     Part of every response cache key; never holds secrets.
     """
+    settings = embedded(settings)
     if settings.provider == "openai":
         return {
             "provider": "openai",
@@ -150,7 +165,15 @@ def check_settings(
             if extra
             else f"{flag} {settings.spec!r} needs {probe}: pip install {probe}"
         )
-    if provider == "hf":
+    if provider == "embedded":
+        path = EMBEDDED_DIR / settings.name
+        if not (path / "config.json").is_file():
+            raise SpecError(
+                f"{flag} {settings.spec!r}: no bundled model {settings.name!r} "
+                f"(expected it in {path})"
+            )
+        _check_hf(embedded(settings))
+    elif provider == "hf":
         _check_hf(settings)
     elif settings.options:
         given = ", ".join(sorted(settings.options))
@@ -190,10 +213,12 @@ def _check_hf(settings: ModelSettings) -> None:
 def create_model(settings: ModelSettings) -> Model:
     """Build the provider's model object; imports the provider module now."""
     module, cls, extra, probe = PROVIDERS[settings.provider]
+    shown, settings = settings.spec, embedded(settings)
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
         hint = f"pip install 'pytest-llmeval[{extra}]'" if extra else f"pip install {probe}"
         raise SpecError(f"--model {settings.spec!r}: {exc} ({hint})") from None
     model: Model = getattr(mod, cls)(settings)
+    model.spec = shown
     return model

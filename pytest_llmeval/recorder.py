@@ -278,6 +278,8 @@ class Recorder:
             "concurrency": self.options.concurrency,
             "cache": self.options.cache,
             "baseline": self.options.baseline,
+            # adapter, quantization, dtype: what makes this run's model differ from its base
+            **(m.options if m else {}),
         }
 
     def _dataset_hashes(self) -> dict[str, str]:

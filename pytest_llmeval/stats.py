@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 __all__ = [
     "PairedBootstrap",
@@ -489,3 +490,15 @@ def mde_paired_mean(
     nd = NormalDist()
     se = sd_diff / math.sqrt(n)
     return max(nd.inv_cdf(1.0 - alpha) * se, margin) + nd.inv_cdf(power) * se
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number (not a bool), else None: stored
+    metrics and scores may be missing, strings or NaN."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -22,6 +22,7 @@ from pytest_llmeval.models.base import GenerateParams
 from pytest_llmeval.scorers.base import ScorerInfo, get_scorer
 from pytest_llmeval.tasks import TASKS, Prompt
 from pytest_llmeval.thresholds import Threshold, ThresholdError
+from pytest_llmeval.yamlines import key_lines
 
 SUITE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -310,19 +311,4 @@ def _display(path: Path, rootdir: Path) -> str:
 
 def _compose(text: str) -> _Located:
     node = yaml.compose(text, Loader=yaml.SafeLoader)
-    located = _Located(yaml.safe_load(text))
-    if node is not None:
-        _walk(node, (), located.lines)
-    return located
-
-
-def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            kpath = (*path, key.value)
-            lines[kpath] = key.start_mark.line + 1
-            _walk(value, kpath, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines)
+    return _Located(yaml.safe_load(text), key_lines(node))

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pytest_llmeval.results import Run
+from pytest_llmeval.stats import finite
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -106,16 +107,6 @@ def gauge_names(metrics: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _timestamp(text: str | None) -> float | None:
     if not text:
         return None
@@ -131,11 +122,11 @@ def latencies_s(rows: Iterable[Mapping[str, Any]], judge: bool = False) -> list[
     out = []
     for row in rows:
         if judge:
-            ms = _finite(row.get("judge_latency_ms"))
+            ms = finite(row.get("judge_latency_ms"))
         elif row.get("error"):
             continue
         else:
-            ms = _finite(row.get("original_latency_ms" if row.get("cached") else "latency_ms"))
+            ms = finite(row.get("original_latency_ms" if row.get("cached") else "latency_ms"))
         if ms is not None:
             out.append(ms / 1000.0)
     return out
@@ -308,7 +299,7 @@ class RunCollector:
                         continue
                     labels = (task, sl, model, run_id)
                     for fam, key in ((point, "value"), (lower, "lo"), (upper, "hi")):
-                        value = _finite(m.get(key))
+                        value = finite(m.get(key))
                         if value is not None:
                             fam.add_metric(labels, value)
             for fam in (point, lower, upper):

@@ -42,6 +42,7 @@ from pytest_llmeval.contamination import split_path
 from pytest_llmeval.dataset import DatasetError
 from pytest_llmeval.finetune.scratch import ScratchSettings
 from pytest_llmeval.suite import Suite, load_suite_file
+from pytest_llmeval.yamlines import key_lines
 
 
 class ConfigError(ValueError):
@@ -292,9 +293,7 @@ def load_config(
         raise ConfigError(f"{where}{line}: invalid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}:1: a finetune config must be a mapping of settings")
-    lines: Lines = {}
-    if node is not None:
-        _walk(node, (), lines)
+    lines: Lines = key_lines(node)
     origin = _Origin(where, lines)
     data = _expand_env(data, (), environ, origin)
     for item in overrides:
@@ -493,15 +492,3 @@ def _display(path: Path, rootdir: Path) -> str:
         return path.resolve().relative_to(rootdir.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _walk(node: yaml.Node, path: tuple[Any, ...], lines: Lines) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            kpath = (*path, key.value)
-            lines[kpath] = key.start_mark.line + 1
-            _walk(value, kpath, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines)

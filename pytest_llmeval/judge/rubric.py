@@ -21,6 +21,7 @@ import yaml
 
 from pytest_llmeval.dataset import DatasetError
 from pytest_llmeval.judge._text import _RATIONALE_ALIASES, _one_line, normalize_key
+from pytest_llmeval.yamlines import key_lines
 
 __all__ = [
     "DEFAULT_RUBRIC",
@@ -225,24 +226,10 @@ def _parse_yaml(text: str, display: str, default_name: str | None = None) -> Rub
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise RubricError(f"{display}{line}: invalid YAML: {problem}") from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _walk(node, (), lines)
+    lines = key_lines(node)
     if not isinstance(data, dict):
         raise RubricError(f"{display}:1: a rubric file must be a mapping with 'dimensions'")
     return _build(data, display, lines, default_name or Path(display).stem)
-
-
-def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            kpath = (*path, key.value)
-            lines[kpath] = key.start_mark.line + 1
-            _walk(value, kpath, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*path, i), lines)
 
 
 def _build(

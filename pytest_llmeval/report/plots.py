@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from pytest_llmeval.stats import finite
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,25 +57,15 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _points(
     metrics: Mapping[str, Mapping[str, Any]], names: Sequence[str]
 ) -> list[tuple[str, float, float | None, float | None]]:
     out = []
     for name in names:
         m = metrics.get(name) or {}
-        value = _finite(m.get("value"))
+        value = finite(m.get("value"))
         if value is not None:
-            out.append((name, value, _finite(m.get("lo")), _finite(m.get("hi"))))
+            out.append((name, value, finite(m.get("lo")), finite(m.get("hi"))))
     return out
 
 

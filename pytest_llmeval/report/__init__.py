@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_llmeval.report.html import json_diff, render
+from pytest_llmeval.report.html import render
+from pytest_llmeval.report.samples import json_diff
 from pytest_llmeval.results import Results
 
 __all__ = ["json_diff", "render", "write_report"]

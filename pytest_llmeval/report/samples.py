@@ -1,0 +1,209 @@
+"""The worst samples of the HTML report: per task the errors and misses, each with its prompt,
+output and expected side by side, a field-level diff for JSON outputs (:func:`json_diff`) and
+the judge's rationale."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_llmeval.report.markup import (
+    _badge,
+    _e,
+    _json_text,
+    _json_value,
+    _latency_ms,
+    _pre,
+    _pretty_expected,
+    _slug,
+)
+from pytest_llmeval.results import Run
+from pytest_llmeval.stats import finite
+from pytest_llmeval.summary import fmt
+
+# ------------------------------------------------------------------------------- JSON diff
+
+
+def json_diff(expected: Any, output: str | None) -> tuple[list[dict[str, Any]], str]:
+    """Field-level comparison of a JSON output with the expected value: rows of ``path``,
+    ``expected``, ``got`` and ``status`` (``match``, ``wrong``, ``missing``, ``extra``),
+    compared after the JSON scorers' canonicalization, and how the output was parsed
+    (``direct``, ``fence``, ``balanced``, or why it could not be)."""
+    from pytest_llmeval.scorers.json_extraction import flatten, parse_json
+
+    parsed, how = parse_json(output or "")
+    exp = flatten(expected)
+    got = flatten(parsed) if parsed is not None else {}
+    rows: list[dict[str, Any]] = []
+    for path, (canon, original) in exp.items():
+        if path not in got:
+            rows.append({"path": path, "expected": original, "got": None, "status": "missing"})
+        else:
+            status = "match" if got[path][0] == canon else "wrong"
+            rows.append({"path": path, "expected": original, "got": got[path][1], "status": status})
+    for path, (_, original) in got.items():
+        if path not in exp:
+            rows.append({"path": path, "expected": None, "got": original, "status": "extra"})
+    return rows, how
+
+
+def _diff_table(expected: Any, output: str | None) -> str:
+    rows, how = json_diff(expected, output)
+    if how not in ("direct", "fence", "balanced"):
+        return (
+            '<h4>JSON fields: expected vs output</h4><p class="muted">The output has no JSON '
+            f"to compare ({_e(how)}): all {len(rows)} expected fields are missing.</p>"
+        )
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r["status"]] += 1
+    summary = ", ".join(f"{counts[k]} {k}" for k in ("match", "wrong", "missing", "extra"))
+    note = f"output parsed ({_e(how)}): {summary}"
+    body = "".join(
+        f'<tr class="{r["status"]}"><td><code>{_e(r["path"] or "(root)")}</code></td>'
+        f"<td><code>{'' if r['status'] == 'extra' else _e(_json_text(r['expected']))}</code></td>"
+        f"<td><code>{'' if r['status'] == 'missing' else _e(_json_text(r['got']))}</code></td>"
+        f'<td class="status">{_e(r["status"])}</td></tr>'
+        for r in rows
+    )
+    return (
+        f'<h4>JSON fields: expected vs output</h4><p class="muted">{note}</p>'
+        '<table class="diff"><thead><tr><th>field</th><th>expected</th><th>output</th>'
+        f"<th>status</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+# ------------------------------------------------------------------------------- samples
+
+
+def _messages(prompt: Any) -> list[tuple[str, str]] | None:
+    data = prompt
+    if isinstance(prompt, str):
+        try:
+            data = json.loads(prompt)
+        except ValueError:
+            return None
+    if isinstance(data, list) and all(isinstance(m, Mapping) for m in data):
+        return [(str(m.get("role", "")), _content(m.get("content"))) for m in data]
+    return None
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # multi-part content: the text parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else json.dumps(content, ensure_ascii=False)
+
+
+def worst(samples: Sequence[Mapping[str, Any]], task: str, limit: int) -> list[Mapping[str, Any]]:
+    """Errors first, then misses, lowest mean score first (as ``llmeval show``)."""
+    bad = [
+        r for r in samples if r.get("task") == task and (r.get("error") or r.get("passed") is False)
+    ]
+
+    def rank(r: Mapping[str, Any]) -> tuple[int, float, str]:
+        values = [
+            v
+            for s in (r.get("scores") or {}).values()
+            if isinstance(s, Mapping) and (v := finite(s.get("value"))) is not None
+        ]
+        mean = sum(values) / len(values) if values else 0.0
+        return (0 if r.get("error") else 1, mean, str(r.get("sample_id")))
+
+    return sorted(bad, key=rank)[:limit]
+
+
+def _sample_card(r: Mapping[str, Any]) -> str:
+    task, sid = str(r.get("task")), str(r.get("sample_id"))
+    scores = r.get("scores") or {}
+    error = r.get("error")
+    status = _badge("ERROR", "warn") if error else _badge("MISS", "fail")
+    facts = [f"<code>{_e(r.get('nodeid'))}</code>"]
+    if r.get("slices"):
+        facts.append("slices " + ", ".join(_e(s) for s in r["slices"]))
+    latency = _latency_ms(r)
+    if latency is not None:
+        facts.append(f"{latency:,.0f} ms" + (" (cached)" if r.get("cached") else ""))
+    if r.get("completion_tokens") is not None:
+        facts.append(f"{r.get('prompt_tokens')} + {r.get('completion_tokens')} tokens")
+    if r.get("finish_reason"):
+        facts.append(f"finish: {_e(r['finish_reason'])}")
+    why = []
+    if error:
+        why.append(f"<li>{_e(r.get('error_kind') or 'error')}: {_e(error)}</li>")
+    for name, s in scores.items():
+        if isinstance(s, Mapping) and s.get("passed") is False:
+            text = s.get("explanation") or fmt(finite(s.get("value")))
+            if name == "judge":  # its rationale has a block of its own
+                text = f"score {fmt(finite(s.get('value')))}, below the rubric's pass mark"
+            why.append(f"<li><code>{_e(name)}</code>: {_e(text)}</li>")
+    messages = _messages(r.get("prompt"))
+    if messages is not None:
+        prompt = "".join(
+            f'<div class="msg"><div class="role">{_e(role)}</div>{_pre(content)}</div>'
+            for role, content in messages
+        )
+    else:
+        prompt = _pre(r.get("prompt"))
+    expected_value = _json_value(r.get("expected"))
+    parts = [
+        f'<article class="sample{" error" if error else ""}" id="{_slug("sample", task, sid)}">',
+        f"<h3>{status} {_e(task)} / <code>{_e(sid)}</code></h3>",
+        f'<div class="muted">{" &middot; ".join(facts)}</div>',
+        f'<ul class="why">{"".join(why)}</ul>' if why else "",
+        '<div class="grid3">',
+        f"<div><h4>Prompt</h4>{prompt}</div>",
+        f"<div><h4>Output</h4>{_pre(r.get('output'))}</div>",
+        f"<div><h4>Expected</h4>{_pre(_pretty_expected(r.get('expected')))}</div>",
+        "</div>",
+    ]
+    json_task = any(str(n).startswith("json_") for n in scores)
+    if expected_value is not None and (isinstance(expected_value, dict) or json_task) and not error:
+        parts.append(_diff_table(expected_value, r.get("output")))
+    judge = scores.get("judge")
+    if isinstance(judge, Mapping) and judge.get("explanation"):
+        dims = (judge.get("metadata") or {}).get("scores") or {}
+        dim_text = ", ".join(f"{k} {v}" for k, v in dims.items())
+        score = finite(judge.get("value"))
+        parts.append(
+            '<blockquote class="judge"><div class="role">judge rationale'
+            + (f" &middot; score {fmt(score)}" if score is not None else "")
+            + (f" ({_e(dim_text)})" if dim_text else "")
+            + f"</div>{_e(judge['explanation'])}</blockquote>"
+        )
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def _samples_section(
+    run: Run, samples: Sequence[Mapping[str, Any]], top: int
+) -> tuple[str, set[str]]:
+    tasks = list(run.metrics) or sorted({str(r.get("task")) for r in samples})
+    parts = ['<section id="samples"><h2>Worst samples</h2>']
+    anchors: set[str] = set()
+    any_shown = False
+    for task in tasks:
+        rows = worst(samples, task, top)
+        if not rows:
+            continue
+        any_shown = True
+        total = sum(
+            1
+            for r in samples
+            if r.get("task") == task and (r.get("error") or r.get("passed") is False)
+        )
+        parts.append(
+            f'<h3>{_e(task)} <span class="muted">({len(rows)} of {total} misses and errors; '
+            "errors first, then lowest scores)</span></h3>"
+        )
+        for r in rows:
+            anchors.add(_slug("sample", task, str(r.get("sample_id"))))
+            parts.append(_sample_card(r))
+    if not any_shown:
+        text = "Every sample passed." if samples else "No samples."
+        parts.append(f'<p class="muted">{text}</p>')
+    parts.append("</section>")
+    return "".join(parts), anchors

@@ -1,4 +1,5 @@
-"""GPU check: a Llama-3.2-3B-shaped model through the plugin in bf16, 8-bit and 4-bit.
+"""GPU check: a Llama-3.2-3B-shaped model through the plugin in bf16, 8-bit and 4-bit,
+and 30 QLoRA steps on it with the 24 GB-card preset under a 22 GiB memory cap.
 
 Called by ``scripts/gpu_check.sh`` on a lent GPU machine (one H100); ``--cpu-smoke`` runs
 the same code path on the CPU with a tiny config and 8 samples, so the logic is tested
@@ -20,7 +21,22 @@ where there is no GPU.
    (``--llmeval-batch-size 32`` on 128 samples) and at ``--llmeval-batch-size 1`` (32
    samples), ``--max-tokens 32``, ``--llmeval-cache off``, and prints samples/s, the
    batched/batch-1 throughput ratio and peak GPU memory per precision.
-4. A placeholder for the QLoRA check a later issue adds.
+4. QLoRA (run right after the model is built, before the evaluations, under its own time
+   limit ``--qlora-timeout``): 30 steps of ``python -m pytest_llmeval.finetune`` with the
+   preset ``finetune/llama-3.2-3b-4090.yaml`` (4-bit NF4, LoRA r=16 on all linear layers,
+   batch 4 x grad accum 4, paged 8-bit AdamW, gradient checkpointing) on this model at
+   ``training.max_length=1024``, with ``LLMEVAL_CUDA_MEMORY_GIB=22`` so the training
+   process caps its CUDA memory at 22 GiB before loading the model, as a 24 GB card
+   would (an overrun is an out-of-memory error). The preset's data (the JSON-extraction
+   train split) averages ~610 tokens a row with this tokenizer, so every row is forced
+   to 1024: a helper process writes a train file of exactly steps x 16 rows whose input
+   is lengthened with other rows' text to a ~900-token prompt and whose answer gets a
+   long ``notes`` field, keeps the rows whose prompt is at most 992 tokens and whose
+   prompt + answer is at least 1024, and counts them with the finetune module's own token
+   count (as trl tokenizes): trl truncates each row to exactly 1024 tokens, the loss stays
+   on the answer's (~130) tokens. Prints the peak GPU memory read in the training process
+   (``manifest.json``'s ``cuda_memory``), tokens/s (steps x batch x grad accum x 1024 /
+   train time), the loss trend, and PASS/MISS against peak reserved <= 22 GiB.
 5. Prints a summary block of every figure, and exits 1 if a run failed its checks.
 
 Plugin loading is the same everywhere: ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`` and
@@ -36,8 +52,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,6 +68,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 QA_DATA = REPO / "data" / "qa" / "test.jsonl"
+QLORA_PRESET = REPO / "finetune" / "llama-3.2-3b-4090.yaml"
+QLORA_CAP_GIB = 22.0  # a 24 GB card (RTX 4090: 23.99 GiB) less the CUDA context and slack
 
 # meta-llama/Llama-3.2-3B's config.json, less the token ids (the tokenizer's own are used).
 LLAMA_3B: dict[str, Any] = {
@@ -96,23 +116,60 @@ GPU_IMAGE = {
     "accelerate",
     "aiohttp",
     "attrs",
+    "filelock",
+    "fsspec",
     "huggingface-hub",
+    "jinja2",
     "numpy",
     "packaging",
+    "pandas",
     "peft",
     "pluggy",
+    "psutil",
+    "pyarrow",
     "pytest",
     "pytest-xdist",
     "pyyaml",
     "safetensors",
     "tokenizers",
     "torch",
+    "tqdm",
     "transformers",
     "typing-extensions",
+    "xxhash",
 }
-CARRIED = {"bitsandbytes", "jsonschema", "jsonschema-specifications", "referencing", "rpds-py"}
+CARRIED = {
+    "bitsandbytes",
+    "jsonschema",
+    "jsonschema-specifications",
+    "referencing",
+    "rpds-py",
+    # the QLoRA step: trl and datasets, and datasets' dill and multiprocess
+    "trl",
+    "datasets",
+    "dill",
+    "multiprocess",
+}
 # What the carried wheels need (their Requires-Dist): all in the image.
-CARRIED_NEEDS = {"torch", "numpy", "packaging", "attrs", "typing-extensions"}
+CARRIED_NEEDS = {
+    "torch",
+    "numpy",
+    "packaging",
+    "attrs",
+    "typing-extensions",
+    "accelerate",
+    "filelock",
+    "fsspec",
+    "huggingface-hub",
+    "jinja2",
+    "pandas",
+    "psutil",
+    "pyarrow",
+    "pyyaml",
+    "tqdm",
+    "transformers",
+    "xxhash",
+}
 
 
 def dist_key(name: str) -> str:
@@ -465,15 +522,305 @@ def check(run: Run, finished: bool, output: str) -> None:
         print(output[-4000:], flush=True)
 
 
-# ---- the placeholder ---------------------------------------------------------------------------
+# ---- QLoRA -----------------------------------------------------------------------------------
 
 
-def qlora_check(args: argparse.Namespace) -> dict[str, Any]:
-    # TODO(finetune issue): 30 QLoRA steps on the 3B-shaped model at seq len 1024 with the
-    # 4090 preset: load ``model_dir`` in 4-bit through the finetune module's preset, train
-    # 30 steps on data/qa/train.jsonl, report steps/s, tokens/s and peak GPU memory here and
-    # in the summary. ``pytest_llmeval.finetune`` does not exist yet.
-    return {"status": "not run: placeholder (the finetune module does not exist yet)"}
+def _stats(values: Sequence[float]) -> list[float]:
+    """[min, mean, max]."""
+    return [min(values), round(sum(values) / len(values), 1), max(values)] if values else []
+
+
+def qlora_data(spec: dict[str, Any]) -> dict[str, Any]:
+    """Write the QLoRA step's train file: steps x batch x grad accum rows of the preset's
+    train split (one epoch of exactly ``spec["steps"]``), each at least ``spec["length"]`` tokens long as trl tokenizes it (so truncated to
+    exactly that), with a prompt of at most length - 32 tokens (so the answer keeps its
+    loss tokens). Runs in a subprocess: it imports transformers and the finetune module."""
+    import dataclasses
+    import importlib
+    import importlib.metadata as md
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from pytest_llmeval.finetune import estimate
+    from pytest_llmeval.finetune.config import load_config, optimizer_for
+    from pytest_llmeval.finetune.data import load_tasks, rows
+
+    versions: dict[str, str | None] = {}
+    for name in ("trl", "datasets", "peft", "accelerate", "bitsandbytes", "transformers"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = None
+    for module in ("trl", "datasets", "peft"):  # fail here, in seconds, not after loading
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any import failure ends the step
+            return {"error": f"import {module}: {type(exc).__name__}: {exc}", "versions": versions}
+    model, length = spec["model"], int(spec["length"])
+    cfg = load_config(
+        QLORA_PRESET,
+        [
+            f"base_model={model}",
+            f"training.max_length={length}",
+            f"output_dir={spec['out']}",
+            *spec["overrides"],
+        ],
+        rootdir=REPO,
+    )
+    (task,) = load_tasks(cfg, REPO)
+    t = cfg.training
+    needed = int(spec["steps"]) * t.batch_size * t.grad_accum  # one epoch of exactly the steps
+    tok = AutoTokenizer.from_pretrained(model)
+    chat = bool(getattr(tok, "chat_template", None))
+    field_name = task.target_field
+
+    def count(samples: Sequence[Any]) -> Any:
+        return estimate.count_tokens(
+            tok, rows([dataclasses.replace(task, train=tuple(samples))], chat), length
+        )
+
+    train = list(task.train)
+    preset = count(train)  # what the preset's own data gives
+    preset_total = [p + c for p, c in zip(preset.prompt, preset.completion, strict=True)]
+    pool = "\n\n".join(str(s["input"]) for s in train)
+    chars_per_token = len(pool[:20000]) / len(
+        tok(pool[:20000], add_special_tokens=False)["input_ids"]
+    )
+    target, top = length - 128, length - 32  # prompt tokens: aimed at, at most
+
+    def text(offset: int, tokens: float) -> str:
+        n = max(int(tokens * chars_per_token), 0)
+        start = offset % max(len(pool) - n, 1)
+        return pool[start : start + n]
+
+    candidates = train[: min(len(train), 2 * needed + 32)]
+    fillers = [max(target - p, 0) for p in preset.prompt[: len(candidates)]]
+    kept: list[Any] = []
+    for _ in range(3):  # aim, then correct twice with the measured counts
+        made = [
+            dataclasses.replace(
+                s,
+                fields={
+                    **s.fields,
+                    "input": f"{s['input']}\n\n{text(7919 * i, fillers[i])}",
+                    field_name: {**s[field_name], "notes": text(104729 * i, 256)},
+                },
+            )
+            for i, s in enumerate(candidates)
+        ]
+        got = count(made)
+        kept = [
+            m
+            for m, p, c in zip(made, got.prompt, got.completion, strict=True)
+            if p <= top and p + c >= length
+        ]
+        if len(kept) >= needed:
+            break
+        fillers = [max(f + target - p, 0) for f, p in zip(fillers, got.prompt, strict=True)]
+    if len(kept) < needed:
+        return {
+            "error": f"only {len(kept)}/{needed} rows reach {length} tokens",
+            "versions": versions,
+        }
+    kept = kept[:needed]
+    final = count(kept)
+    out = Path(spec["data"])
+    with out.open("w", encoding="utf-8") as f:
+        for s in kept:
+            f.write(json.dumps(dict(s.fields), ensure_ascii=False) + "\n")
+    totals = [p + c for p, c in zip(final.prompt, final.completion, strict=True)]
+    arch = estimate.arch_from_config(AutoConfig.from_pretrained(model))
+    mem = estimate.memory(cfg, arch, optimizer_for(t.optimizer, True)[0])
+    return {
+        "data": str(out),
+        "rows": len(kept),
+        "at_length": sum(1 for n in totals if n >= length),
+        "prompt_tokens": _stats(final.prompt),
+        "loss_tokens": _stats([length - p for p in final.prompt]),
+        "preset_tokens": _stats(preset_total),
+        "preset_over_length": sum(1 for n in preset_total if n > length),
+        "preset_rows": len(preset_total),
+        "batch_size": t.batch_size,
+        "grad_accum": t.grad_accum,
+        "estimate_gib": round(mem.total / 2**30, 2),
+        "versions": versions,
+    }
+
+
+def qlora_check(
+    model_dir: Path, root: Path, args: argparse.Namespace, deadline: Deadline
+) -> dict[str, Any]:
+    """The QLoRA step (see the module docstring); returns its figures and a ``status``."""
+    res: dict[str, Any] = {"steps_wanted": args.qlora_steps, "seq_len": args.qlora_length}
+    timeout = min(args.qlora_timeout, deadline.left() - args.reserve_s)
+    if args.qlora_timeout <= 0:
+        res["status"] = "skipped (--qlora-timeout 0)"
+        return res
+    if timeout < args.min_run_s:
+        res["status"] = "skipped (budget)"
+        return res
+    start = time.perf_counter()
+    work = root / "qlora"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    out_dir, data = work / "out", work / "train.jsonl"
+    spec = {
+        "model": str(model_dir),
+        "length": args.qlora_length,
+        "steps": args.qlora_steps,
+        "overrides": args.qlora_set,
+        "out": str(out_dir),
+        "data": str(data),
+    }
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--qlora-data", json.dumps(spec)],
+            cwd=REPO,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        res["status"] = "failed: preparing the data timed out"
+        return res
+    try:
+        prep = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        print(proc.stdout[-4000:], flush=True)
+        res["status"] = f"failed: preparing the data exited {proc.returncode}"
+        return res
+    res["data"] = prep
+    if "error" in prep:
+        res["status"] = f"failed: {prep['error']}"
+        return res
+    log(
+        f"qlora data: {prep['rows']} rows, {prep['at_length']} at >= {args.qlora_length} tokens "
+        f"(prompt {prep['prompt_tokens']}, loss tokens {prep['loss_tokens']}); the preset's own "
+        f"rows: {prep['preset_tokens']} tokens (min/mean/max), {prep['preset_over_length']}/"
+        f"{prep['preset_rows']} over {args.qlora_length}; versions {json.dumps(prep['versions'])}"
+    )
+    if prep["at_length"] != prep["rows"]:
+        res["status"] = f"failed: {prep['rows'] - prep['at_length']} rows are short"
+        return res
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest_llmeval.finetune",
+        "--config",
+        str(QLORA_PRESET),
+        *("--set", f"base_model={model_dir}"),
+        *("--set", f"training.max_steps={args.qlora_steps}"),
+        *("--set", f"training.max_length={args.qlora_length}"),
+        *("--set", f"output_dir={out_dir}"),
+        *("--set", f"tasks.0.dataset={data}"),  # the rows made above, all >= max_length
+        *("--set", "training.logging_steps=1"),  # every step's loss in manifest.json
+        *(x for item in args.qlora_set for x in ("--set", item)),
+    ]
+    env = {**child_env(), "LLMEVAL_CUDA_MEMORY_GIB": f"{args.qlora_cap_gib:g}"}
+    timeout = min(
+        args.qlora_timeout - (time.perf_counter() - start), deadline.left() - args.reserve_s
+    )
+    log(f"qlora: training {args.qlora_steps} steps ({timeout:.0f} s at most): {shlex.join(cmd)}")
+    t0 = time.perf_counter()
+    try:
+        train = subprocess.run(
+            cmd,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=max(timeout, 1.0),
+        )
+        output, res["returncode"] = train.stdout, train.returncode
+    except subprocess.TimeoutExpired as exc:
+        raw = exc.stdout or ""
+        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        res["status"] = f"timed out ({timeout:.0f} s)"
+    res["process_s"] = round(time.perf_counter() - t0, 1)
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    print("\n".join(f"  | {ln}" for ln in lines[-60:]), flush=True)
+    oom = "OutOfMemoryError" in output or "CUDA out of memory" in output
+    manifest_file = out_dir / "manifest.json"
+    if manifest_file.exists():
+        m = json.loads(manifest_file.read_text(encoding="utf-8"))
+        losses = [float(h["loss"]) for h in m.get("loss_history", [])]
+        tokens = m["steps"] * prep["batch_size"] * prep["grad_accum"] * args.qlora_length
+        res.update(
+            steps=m["steps"],
+            train_time_s=m["train_time_s"],
+            tokens_per_s=round(tokens / m["train_time_s"], 1) if m["train_time_s"] else None,
+            steps_per_s=round(m["steps"] / m["train_time_s"], 3) if m["train_time_s"] else None,
+            losses=losses,
+            method=m.get("method"),
+            optimizer=m.get("optimizer"),
+            device=m.get("device"),
+            trainable_params=m.get("trainable_params"),
+            cuda_memory=m.get("cuda_memory"),
+        )
+    res["wall_s"] = round(time.perf_counter() - start, 1)
+    if "status" in res:  # timed out
+        return res
+    memory = res.get("cuda_memory")
+    target = args.qlora_cap_gib * 2**30
+    if oom:
+        res["status"] = f"MISS: out of memory under the {args.qlora_cap_gib:g} GiB cap"
+    elif res["returncode"] != 0 or "steps" not in res:
+        res["status"] = f"failed: exit status {res['returncode']}"
+    elif res["steps"] != args.qlora_steps:
+        res["status"] = f"failed: {res['steps']}/{args.qlora_steps} steps"
+    elif not all(math.isfinite(x) for x in res["losses"]) or not res["losses"]:
+        res["status"] = "failed: loss not finite"
+    elif not memory:
+        res["status"] = "ok (no CUDA: no memory figure)"
+    elif max(memory["max_memory_reserved"], memory["max_memory_allocated"]) <= target:
+        res["status"] = "PASS"
+    else:
+        res["status"] = "MISS"
+    return res
+
+
+def qlora_lines(q: dict[str, Any], cap_gib: float) -> list[str]:
+    """The summary's QLoRA lines."""
+    out = [f"qlora: {q['status']}"]
+    d = q.get("data") or {}
+    if d.get("rows"):
+        out.append(
+            f"  {q.get('method') or 'QLoRA'}, preset {QLORA_PRESET.relative_to(REPO)}: "
+            f"{q.get('steps', 0)}/{q['steps_wanted']} steps x batch {d['batch_size']} x grad "
+            f"accum {d['grad_accum']} x {q['seq_len']} tokens; {d['at_length']}/{d['rows']} rows "
+            f"at >= {q['seq_len']} tokens, truncated to it (prompt {d['prompt_tokens']}, loss on "
+            f"{d['loss_tokens']} answer tokens, min/mean/max); the preset's own rows are "
+            f"{d['preset_tokens']} tokens"
+        )
+    if q.get("train_time_s") is not None:
+        out.append(
+            f"  train {q['train_time_s']:.1f} s = {q['steps_per_s']} steps/s, "
+            f"{q['tokens_per_s']:.0f} tokens/s; training process {q['process_s']:.1f} s, "
+            f"step {q['wall_s']:.1f} s in all; optimizer {q.get('optimizer')}, "
+            f"{q.get('trainable_params')} trainable params, device {q.get('device')}"
+        )
+    memory = q.get("cuda_memory")
+    if memory:
+        out.append(
+            f"  peak GPU memory (training process): {gib(memory['max_memory_allocated'])} GiB "
+            f"allocated, {gib(memory['max_memory_reserved'])} GiB reserved; cap "
+            f"{memory['cap_gib']} GiB of {gib(memory['device_total'])}; target <= {cap_gib:g} "
+            f"GiB; dry-run estimate {d.get('estimate_gib')} GiB"
+        )
+    losses = q.get("losses") or []
+    if losses:
+        first, last = losses[:3], losses[-3:]
+        out.append(
+            f"  loss: first {' '.join(f'{x:.4f}' for x in first)} ... last "
+            f"{' '.join(f'{x:.4f}' for x in last)} "
+            f"({'down' if sum(last) / len(last) < sum(first) / len(first) else 'NOT down'})"
+        )
+    return out
 
 
 # ---- reporting ---------------------------------------------------------------------------------
@@ -541,7 +888,7 @@ def table(runs: list[Run]) -> str:
                 status,
             )
         )
-    widths = [max(len(h), *(len(x[i]) for x in lines)) for i, h in enumerate(head)]
+    widths = [max([len(h), *(len(x[i]) for x in lines)]) for i, h in enumerate(head)]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
@@ -601,10 +948,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--min-run-s", type=float, help="skip a run with less time left than this (45; smoke 10)"
     )
     p.add_argument("--reserve-s", type=float, default=10.0, help="kept for the summary (10)")
+    p.add_argument(
+        "--qlora-timeout",
+        type=float,
+        default=240.0,
+        help="the QLoRA step's limit, data and training (240; 0 skips it)",
+    )
+    p.add_argument("--qlora-steps", type=int, help="QLoRA optimizer steps (30; smoke 2)")
+    p.add_argument("--qlora-length", type=int, default=1024, help="QLoRA tokens a row (1024)")
+    p.add_argument(
+        "--qlora-set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="another --set for the preset (none; smoke: batch_size=1, grad_accum=2)",
+    )
+    p.add_argument(
+        "--qlora-cap-gib",
+        type=float,
+        default=QLORA_CAP_GIB,
+        help="LLMEVAL_CUDA_MEMORY_GIB of the training process, and the target peak (22)",
+    )
     p.add_argument("--workdir", help="where the model and project go (default: a temp dir)")
     p.add_argument("--json", metavar="PATH", help="write every figure as JSON")
     p.add_argument("--keep", action="store_true", help="keep the model and the project")
     p.add_argument("--build", metavar="DIR", help=argparse.SUPPRESS)  # the build subprocess
+    p.add_argument("--qlora-data", metavar="JSON", help=argparse.SUPPRESS)  # the data subprocess
     args = p.parse_args(argv)
     smoke = args.cpu_smoke
     args.shape = args.shape or ("tiny" if smoke else "3b")
@@ -612,6 +980,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.b1_limit = args.b1_limit or (8 if smoke else 32)
     args.batch_size = args.batch_size or (4 if smoke else 32)
     args.min_run_s = args.min_run_s or (10.0 if smoke else 45.0)
+    args.qlora_steps = args.qlora_steps or (2 if smoke else 30)
+    if args.qlora_set is None:  # smoke: 1024-token rows cost ~6 s each on one CPU thread
+        args.qlora_set = ["training.batch_size=1", "training.grad_accum=2"] if smoke else []
     args.precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
     unknown = set(args.precisions) - set(PRECISIONS)
     if unknown:
@@ -623,6 +994,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.build:
         print(json.dumps(build_model(Path(args.build), args.shape)), flush=True)
+        return 0
+    if args.qlora_data:
+        print(json.dumps(qlora_data(json.loads(args.qlora_data))), flush=True)
         return 0
     started = time.perf_counter()
     deadline = Deadline(args.budget_s)
@@ -658,6 +1032,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = {"error": "build timed out"}
     log(f"model: {json.dumps(model)}")
 
+    # 4. QLoRA, first: a fixed amount of work under its own limit; the runs get the rest
+    qlora: dict[str, Any] = {"status": "not run: no model"}
+    if "error" not in model:
+        log(f"qlora: {args.qlora_steps} steps ({deadline.left():.0f} s left)")
+        qlora = qlora_check(model_dir, root, args, deadline)
+        log(f"qlora: {qlora['status']}")
+
     # 2./3. the project and the runs
     runs = [
         Run(precision, bs, n)
@@ -676,9 +1057,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (f"; {'; '.join(run.problems)}" if run.problems else "")
             )
     compare(runs)
-
-    # 4. placeholder
-    qlora = qlora_check(args)
 
     # 5. summary
     total = time.perf_counter() - started
@@ -717,11 +1095,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             print(f"  {precision}: incomplete ({b.status}; {one.status})")
-    print(f"qlora: {qlora['status']}")
+    print("\n".join(qlora_lines(qlora, args.qlora_cap_gib)))
     failed = [r for r in runs if r.status != "ok"]
-    verdict = "OK" if not failed and "error" not in model else "FAILED"
+    qlora_ok = qlora["status"] == "PASS" or qlora["status"].startswith(("ok", "skipped (--"))
+    verdict = "OK" if not failed and qlora_ok and "error" not in model else "FAILED"
     print(
         f"gpu_check {verdict}: {len(runs) - len(failed)}/{len(runs)} runs ok, "
+        f"qlora {qlora['status'].split(':')[0].split(' (')[0]}, "
         f"total {total:.0f} s (budget {args.budget_s:.0f} s)"
     )
 

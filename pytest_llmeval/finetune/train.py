@@ -10,6 +10,13 @@
 - Multi-GPU: ``accelerate launch -m pytest_llmeval.finetune --config FILE`` runs one process
   per GPU (DDP); a quantized base is placed whole on each process's GPU, only the main
   process prints and writes files. ``batch_size`` is per device.
+- ``LLMEVAL_CUDA_MEMORY_GIB=22`` (environment): before the model is loaded, cap this
+  process's CUDA memory at 22 GiB with ``torch.cuda.set_per_process_memory_fraction``, so a
+  run on a larger GPU fails with an out-of-memory error where a card of that size would
+  (e.g. 22 on an H100 to emulate a 24 GB RTX 4090). The cap covers PyTorch's caching
+  allocator, not the CUDA context or bitsandbytes' paged (managed) optimizer state. With
+  CUDA, the peak ``max_memory_allocated``/``max_memory_reserved`` are printed and written
+  to the manifest as ``cuda_memory``. No-op without CUDA.
 """
 
 from __future__ import annotations
@@ -78,6 +85,12 @@ def run(
     rootdir = rootdir or Path.cwd()
     t, q = cfg.training, cfg.quantization
     cuda = torch.cuda.is_available()
+    memory_cap = cap_cuda_memory(torch)  # before anything is allocated on the GPU
+    if memory_cap:
+        echo(
+            f"{MEMORY_CAP_ENV}: CUDA memory capped at {memory_cap['cap_gib']:g} GiB "
+            f"({memory_cap['fraction']:.3f} of {memory_cap['device_total'] / 2**30:.1f} GiB)"
+        )
     dtype = compute_dtype(torch, q.compute_dtype, cuda)
     optim, note = optimizer_for(t.optimizer, cuda)
     if note:
@@ -186,8 +199,15 @@ def run(
         f"{'cuda' if cuda else 'cpu'} x{world}"
     )
     start = time.perf_counter()
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    except torch.OutOfMemoryError:
+        echo(_memory_line(cuda_memory(torch, memory_cap), "at the out-of-memory error"))
+        raise
     train_time = time.perf_counter() - start
+    memory = cuda_memory(torch, memory_cap)
+    if memory:
+        echo(_memory_line(memory, "peak"))
     if lora is None and t.save_dtype:  # e.g. float16: half the file for a bundled model
         trained.to(getattr(torch, t.save_dtype))
     trainer.save_model(str(cfg.output_dir))  # adapter or full model, and the tokenizer
@@ -227,6 +247,7 @@ def run(
         "final_loss": history[-1]["loss"] if history else None,
         "mean_train_loss": float(result.training_loss),
         "loss_history": history,
+        "cuda_memory": memory,
     }
     commands, hint = eval_commands(cfg, tasks, rootdir)
     manifest["eval_commands"] = commands
@@ -236,6 +257,56 @@ def run(
         path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     del trainer, model  # evaluate in a new process, never on the training instance
     return manifest
+
+
+MEMORY_CAP_ENV = "LLMEVAL_CUDA_MEMORY_GIB"
+
+
+def _cuda_device() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))  # the GPU of this process under DDP
+
+
+def cap_cuda_memory(torch: Any) -> dict[str, Any] | None:
+    """Apply ``LLMEVAL_CUDA_MEMORY_GIB`` (GiB, for this process's GPU); None when it is
+    unset or there is no CUDA."""
+    raw = os.environ.get(MEMORY_CAP_ENV, "").strip()
+    if not raw or not torch.cuda.is_available():
+        return None
+    try:
+        gib = float(raw)
+    except ValueError:
+        gib = 0.0
+    if not gib > 0:
+        raise TrainError(f"{MEMORY_CAP_ENV}={raw!r}: expected a number of GiB, such as 22")
+    device = _cuda_device()
+    total = int(torch.cuda.get_device_properties(device).total_memory)
+    fraction = min(gib * 2**30 / total, 1.0)
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    torch.cuda.reset_peak_memory_stats(device)
+    return {"cap_gib": gib, "fraction": fraction, "device_total": total}
+
+
+def cuda_memory(torch: Any, cap: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """This process's peak GPU memory so far, in bytes, and the cap; None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    device = _cuda_device()
+    return {
+        "max_memory_allocated": int(torch.cuda.max_memory_allocated(device)),
+        "max_memory_reserved": int(torch.cuda.max_memory_reserved(device)),
+        "cap_gib": cap["cap_gib"] if cap else None,
+        "device_total": int(torch.cuda.get_device_properties(device).total_memory),
+    }
+
+
+def _memory_line(memory: Mapping[str, Any] | None, what: str) -> str:
+    if not memory:
+        return f"GPU memory {what}: n/a"
+    cap = f", cap {memory['cap_gib']:g} GiB" if memory["cap_gib"] else ""
+    return (
+        f"GPU memory {what}: {memory['max_memory_allocated'] / 2**30:.2f} GiB allocated, "
+        f"{memory['max_memory_reserved'] / 2**30:.2f} GiB reserved{cap}"
+    )
 
 
 def compute_dtype(torch: Any, name: str, cuda: bool) -> Any:

@@ -112,4 +112,6 @@ def test_ctrl_c_on_a_real_process_keeps_completed_rows(project: EvalProject) -> 
     run = project.runs()[-1]
     passed = int(out.split(" passed")[0].split()[-1])
     assert run["status"] == "interrupted"
-    assert run["n_results"] == passed and 5 <= passed < 200
+    # every item pytest counted is stored; the signal may also land between the moment a
+    # finished item's row is recorded and the moment the terminal counts it: one more row
+    assert passed <= run["n_results"] <= passed + 1 and 5 <= passed < 200

@@ -98,7 +98,8 @@ def headline(comparison: Comparison) -> str:
     return "; ".join(parts)
 
 
-def _samples(t: TaskComparison) -> str:
+def sample_counts(t: TaskComparison) -> str:
+    """'N pairs, K added, ...': what a task's comparison rests on."""
     bits = [f"{t.paired} pairs"]
     if t.added:
         bits.append(f"{len(t.added)} added")
@@ -146,7 +147,7 @@ def to_text(comparison: Comparison) -> list[str]:
     c = comparison
     lines = [f"llmeval compare: {c.baseline_label} -> {c.candidate_label}"]
     for t in c.tasks:
-        lines.append(f"{t.task}  ({_samples(t)})")
+        lines.append(f"{t.task}  ({sample_counts(t)})")
         for note in t.notes:
             lines.append(f"  note: {note}")
         if t.metrics:
@@ -183,7 +184,7 @@ def to_markdown(comparison: Comparison) -> str:
         f"alpha = {c.alpha:g}, {c.confidence:.0%} intervals of candidate - baseline.",
     ]
     for t in c.tasks:
-        out += ["", f"#### {t.task}", "", _samples(t) + "."]
+        out += ["", f"#### {t.task}", "", sample_counts(t) + "."]
         out += [f"> {note}" for note in t.notes]
         if t.metrics:
             header = _header(c)

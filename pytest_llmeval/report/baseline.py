@@ -15,6 +15,7 @@ from pytest_llmeval.compare import (
     Comparison,
     MetricComparison,
 )
+from pytest_llmeval.compare_report import sample_counts
 from pytest_llmeval.report.markup import _badge, _e, _pre, _pretty_expected, _slug
 
 
@@ -89,14 +90,7 @@ def _baseline_section(
     base_rows = {(str(r["task"]), str(r["sample_id"])): r for r in baseline_samples or ()}
     cand_rows = {(str(r["task"]), str(r["sample_id"])): r for r in samples}
     for t in c.tasks:
-        bits = [f"{t.paired} pairs"]
-        if t.added:
-            bits.append(f"{len(t.added)} added")
-        if t.removed:
-            bits.append(f"{len(t.removed)} removed")
-        if t.errored:
-            bits.append(f"{t.errored} left out for errors")
-        parts.append(f'<h3>{_e(t.task)} <span class="muted">({_e(", ".join(bits))})</span></h3>')
+        parts.append(f'<h3>{_e(t.task)} <span class="muted">({_e(sample_counts(t))})</span></h3>')
         parts += [f'<p class="muted">note: {_e(n)}</p>' for n in t.notes]
         if t.metrics:
             rows = "".join(

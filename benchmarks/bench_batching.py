@@ -32,6 +32,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from evalkit import qa_records, write_jsonl  # noqa: E402
+from harness import child_env, format_table, run_child  # noqa: E402
+
+from pytest_llmeval.options import Options  # noqa: E402
+
+# The plugin's own default, so the table names the batch size a user gets without the flag.
+DEFAULT_BS = Options.__dataclass_fields__["batch_size"].default
 
 TARGET_RATIO = 5.0
 TARGET = "CPU, tiny model, 256 samples: batched >= 5x faster than --llmeval-batch-size 1"
@@ -153,30 +159,13 @@ def run_one(
     ]
     if n < args.n:
         cmd += ["--llmeval-limit", str(n)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    env["TOKENIZERS_PARALLELISM"] = "false"
-    for name in ("PYTEST_ADDOPTS", "PYTHONDONTWRITEBYTECODE"):
-        env.pop(name, None)
-    env["PYTHONPYCACHEPREFIX"] = str(root / ".pycache")
+    env = child_env(root, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     result = Result(model=model, batch_size=batch_size, n=n)
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=args.timeout,
-            check=False,
-        )
-        output, result.returncode = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired:
-        result.wall_s = time.perf_counter() - start
-        result.returncode, result.problem = -1, f"timed out after {args.timeout:g} s"
+    child = run_child(cmd, root, env, args.timeout)
+    output, result.returncode, result.wall_s = child.output, child.returncode, child.wall_s
+    if child.timed_out:
+        result.problem = f"timed out after {args.timeout:g} s"
         return result
-    result.wall_s = time.perf_counter() - start
 
     if summaries := SESSION_RE.findall(output):
         result.session_s = float(summaries[-1][1])
@@ -296,17 +285,7 @@ def table(results: list[Result]) -> str:
                 "; ".join(notes),
             )
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    numeric = set(range(1, 12))
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(head), sep, *(line(row) for row in rows)])
+    return format_table(head, rows, numeric=range(1, 12))
 
 
 def targets(results: list[Result], args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -328,8 +307,8 @@ def targets(results: list[Result], args: argparse.Namespace) -> list[dict[str, A
             }
             best = max(speedups, key=lambda b: speedups[b])
             parts = [f"best bs={best}: {speedups[best]:.2f}x"]
-            if 16 in speedups and best != 16:
-                parts.append(f"default bs=16: {speedups[16]:.2f}x")
+            if DEFAULT_BS in speedups and best != DEFAULT_BS:
+                parts.append(f"default bs={DEFAULT_BS}: {speedups[DEFAULT_BS]:.2f}x")
             entry.update(
                 verdict="PASS" if speedups[best] >= args.target_ratio else "MISS",
                 measured=", ".join(parts),

@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from evalkit import answers, qa_records, write_jsonl  # noqa: E402
+from harness import child_env, format_table, run_child  # noqa: E402
 from llm_server import LLMServer  # noqa: E402
 
 from pytest_llmeval.dataset import Sample  # noqa: E402
@@ -198,45 +197,20 @@ def run_scenario(
         latency_ms=s.latency_ms, max_inflight=s.max_inflight, retry_after_ms=s.retry_after_ms
     )
     run_n = s.run_n or s.n
-    env = {
-        **os.environ,
-        "BENCH_BASE_URL": server.base_url,
-        "BENCH_MODEL": MODEL,
-        "BENCH_PLAIN_N": str(run_n),
-        "BENCH_PLAIN_DB": str(root / s.db),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
-    for name in ("PYTEST_ADDOPTS", "OPENAI_BASE_URL", "OPENAI_API_KEY", "PYTHONDONTWRITEBYTECODE"):
-        env.pop(name, None)
-    # Bytecode is cached (as for any user), but inside the temporary project: the warm-up
-    # runs compile, the timed runs do not, and nothing is written into the repository.
-    env["PYTHONPYCACHEPREFIX"] = str(root / ".pycache")
+    env = child_env(
+        root,
+        drop=("OPENAI_BASE_URL", "OPENAI_API_KEY"),
+        BENCH_BASE_URL=server.base_url,
+        BENCH_MODEL=MODEL,
+        BENCH_PLAIN_N=str(run_n),
+        BENCH_PLAIN_DB=str(root / s.db),
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
     cmd = command(s, root, server.base_url)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        output, returncode = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        raw = exc.stdout or ""
-        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        output += f"\n[bench] timed out after {timeout:g} s"
-        returncode = -1
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-    result = Result(scenario=s, wall_s=wall, cpu_s=cpu, returncode=returncode)
+    child = run_child(cmd, root, env, timeout)
+    output, wall, cpu = child.output, child.wall_s, child.cpu_s
+    result = Result(scenario=s, wall_s=wall, cpu_s=cpu, returncode=child.returncode)
     summaries = SUMMARY_RE.findall(output)
     if summaries:
         counts, seconds = summaries[-1]
@@ -261,7 +235,7 @@ def run_scenario(
         lines = output.rstrip().splitlines()
         print(
             f"\n!!! scenario {s.name!r} FAILED: {result.passed}/{run_n} passed, "
-            f"exit code {returncode}\n    command: {' '.join(cmd)}\n--- last {tail} lines ---",
+            f"exit code {result.returncode}\n    command: {' '.join(cmd)}\n--- last {tail} lines ---",
             file=sys.stderr,
         )
         print("\n".join(lines[-tail:]), file=sys.stderr)
@@ -412,17 +386,7 @@ def table(results: list[Result]) -> str:
                 notes(r),
             )
         )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    numeric = set(range(1, 11))
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(head), sep, *(line(row) for row in rows)])
+    return format_table(head, rows, numeric=range(1, 11))
 
 
 def find(results: list[Result], group: str, kind: str = "llmeval", **attrs: Any) -> Result | None:

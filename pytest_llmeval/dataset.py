@@ -13,6 +13,7 @@ from typing import Any
 # Ids become pytest node ids and storage keys: `::` would break node-id selection, and
 # non-ASCII is escaped by parametrize, so only a safe ASCII set is allowed.
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+BOM = b"\xef\xbb\xbf"
 
 
 class DatasetError(ValueError):
@@ -88,8 +89,17 @@ def _load(
         return _cache[key]
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for lineno, data in enumerate(fh, start=1):
+            if lineno == 1 and data.startswith(BOM):
+                data = data[len(BOM) :]  # what Excel and many Windows tools write first
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(
+                    f"{name}:{lineno}: invalid UTF-8 (byte 0x{data[exc.start]:02x} at col "
+                    f"{exc.start + 1}); save the file as UTF-8"
+                ) from None
             if not raw.strip():
                 continue
             samples.append(_parse_line(raw, name, lineno, task, required, seen))

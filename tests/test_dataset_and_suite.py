@@ -39,6 +39,22 @@ def test_empty_and_blank_lines(tmp_path: Path) -> None:
     assert load_jsonl(tmp_path / "b.jsonl", "t")[0].line == 2
 
 
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"id": "a", "x": "1"}\r\n{"id": "b", "x": "2"}\r\n')
+    assert [s.id for s in load_jsonl(p, "t", [FieldSpec("x", (str,))])] == ["a", "b"]
+
+
+def test_invalid_utf8_is_a_one_line_error_naming_the_line(tmp_path: Path) -> None:
+    p = tmp_path / "latin1.jsonl"
+    p.write_bytes(b'{"id": "a", "x": "ok"}\n{"id": "b", "x": "caf\xe9"}\n')
+    with pytest.raises(DatasetError) as err:
+        load_jsonl(p, "t", display="data/latin1.jsonl")
+    assert str(err.value) == (
+        "data/latin1.jsonl:2: invalid UTF-8 (byte 0xe9 at col 22); save the file as UTF-8"
+    )
+
+
 def test_select_is_seeded_stable_and_order_preserving() -> None:
     samples = [Sample(f"s{i}", "t", {}, "x", i) for i in range(50)]
     a = select(samples, 10, seed=1)

@@ -29,18 +29,35 @@ def test_backoff_prefers_a_sane_retry_after() -> None:
     assert _backoff(1, 3600) <= 1.0  # an absurd Retry-After falls back to backoff
 
 
-def test_limiter_halves_once_per_episode_and_regrows() -> None:
+def test_limiter_starts_slow_and_doubles_per_round_trip() -> None:
+    lim = AdaptiveLimiter(32)
+    assert lim.limit == 4 and lim.slow_start  # the first burst is not the full concurrency
+    for _ in range(4):  # one round trip of 4 successes
+        lim.observe(200, 0.0)
+    assert lim.limit == 8
+    for _ in range(24):
+        lim.observe(200, 0.0)
+    assert lim.limit == 32 and not lim.slow_start
+
+
+def test_limiter_halves_once_per_episode_and_regrows_carefully() -> None:
     async def scenario() -> AdaptiveLimiter:
-        lim = AdaptiveLimiter(16)
+        lim = AdaptiveLimiter(16, start=16)
         sent = time.monotonic()
         for _ in range(5):  # five 429s for requests sent before the cut: one cut
             lim.observe(429, sent)
-        assert lim.limit == 8 and lim.stats.cuts == 1
+        assert lim.limit == 8 and lim.stats.cuts == 1 and lim.ceiling == 16
         lim.observe(429, time.monotonic() + 1)  # a request sent after the cut
-        assert lim.limit == 4
-        for _ in range(100):
+        assert lim.limit == 4 and lim.ceiling == 8
+        for _ in range(4):  # one slot per round trip, up to 3/4 of the rate-limited level
             lim.observe(200, 0.0)
-        assert 14 < lim.limit <= 16
+        assert lim.limit == pytest.approx(4.92, abs=0.01)
+        for _ in range(20):  # then four times slower close to it: 20 successes, one slot
+            lim.observe(200, 0.0)
+        assert 5.7 < lim.limit < 6.1
+        for _ in range(1000):
+            lim.observe(200, 0.0)
+        assert lim.limit == 16
         return lim
 
     lim = asyncio.run(scenario())

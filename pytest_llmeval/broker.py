@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
@@ -24,8 +24,11 @@ from pytest_llmeval.models.base import Completion, GenerateParams, Message, Mode
 class Broker:
     """Serves an Engine to worker processes (controller side)."""
 
-    def __init__(self, engines: dict[str, Engine]) -> None:
+    def __init__(
+        self, engines: dict[str, Engine], on_plan: Callable[[], None] | None = None
+    ) -> None:
         self.engines = engines  # "model", and "judge" when a judge is configured
+        self.on_plan = on_plan
         self.authkey = secrets.token_bytes(16)
         # The platform default: a Unix socket in a private temp dir (a named pipe on
         # Windows), authenticated with a random key.
@@ -56,7 +59,7 @@ class Broker:
                 try:
                     reply: tuple[str, Any] = ("ok", self._dispatch(op, args))
                 except ModelError as exc:
-                    reply = ("model_error", str(exc))
+                    reply = ("model_error", (str(exc), exc.fatal, exc.status))
                 except Exception as exc:  # reported to the worker, never silently dropped
                     reply = ("error", f"{type(exc).__name__}: {exc}")
                 try:
@@ -72,6 +75,8 @@ class Broker:
                 # Every worker collected the same items, so the first plan is everyone's.
                 if target not in self._planned:
                     self._planned.add(target)
+                    if self.on_plan is not None and target == "model":
+                        self.on_plan()  # the run row exists before any item runs
                     engine.plan(args[0])
             return None
         if op == "result":
@@ -108,7 +113,8 @@ class RemoteEngine:
             self._conn.send(message)
             status, value = self._conn.recv()
         if status == "model_error":
-            raise ModelError(value)
+            message, fatal, code = value
+            raise ModelError(str(message), fatal=fatal, status=code)
         if status == "error":
             raise RuntimeError(f"llmeval broker: {value}")
         return value

@@ -7,7 +7,8 @@
     llmeval report RUN [--baseline RUN] --html PATH
 
 RUN is a run id, a unique prefix of one, or ``latest`` (the newest complete, full run).
-Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error.
+Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error, 6 ``compare``
+of a candidate run that was not evaluated (its samples errored beyond the error budget).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-underpowered",
         action="store_true",
         help="exit 1 when the comparison is too small to detect the margin",
+    )
+    cmp.add_argument(
+        "--force",
+        action="store_true",
+        help="compare runs that are not complete (an errored run was not evaluated)",
     )
 
     cal = sub.add_parser("calibrate-judge", help="agreement of a judge with human labels")
@@ -122,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_runs(results: Results, args: argparse.Namespace) -> int:
+    import socket
+
+    results.store.sweep_stale(socket.gethostname())  # a killed job's run shows as aborted
     runs = results.runs(None if args.full else args.limit, model=args.model, status=args.status)
     if args.full:
         runs = [r for r in runs if not r.partial][: args.limit]
@@ -171,7 +180,19 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
     from pytest_llmeval.compare import UNDERPOWERED
     from pytest_llmeval.compare_report import to_markdown, to_text
 
-    comparison = results.compare(args.baseline, args.candidate, args.fail, args.alpha)
+    base, cand = results.run(args.baseline), results.run(args.candidate)
+    if not args.force:
+        from pytest_llmeval.results import check_baseline
+
+        check_baseline(base, Path.cwd(), hint="compare on the data it ran on")
+        if cand.status == "errored":
+            print(
+                f"llmeval: run {cand.id} was not evaluated ({cand.reason}); --force to "
+                "compare it anyway",
+                file=sys.stderr,
+            )
+            return 6
+    comparison = results.compare(base.id, cand.id, args.fail, args.alpha)
     if args.json:
         print(json.dumps(comparison.as_dict(), indent=2))
     else:

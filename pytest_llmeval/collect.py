@@ -11,6 +11,7 @@ scores and records it the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.dataset import DatasetError
-from pytest_llmeval.outcomes import ModelFailure, SampleMiss
+from pytest_llmeval.outcomes import EvalError, SampleMiss
 from pytest_llmeval.runner import case_key
 from pytest_llmeval.session import session_key
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
@@ -42,6 +43,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if marker.args:
             raise DatasetError(f"{where}: llmeval marker takes keyword arguments only")
         suite = build_suite(marker.kwargs, where, config.rootpath, metafunc.definition.path.parent)
+        suite = dataclasses.replace(suite, open_metrics=True)
     except DatasetError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
     cases = _cases(config, suite)
@@ -49,7 +51,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _cases(config: pytest.Config, suite: Suite) -> list[Case]:
-    options = config.stash[session_key].options
+    session = config.stash[session_key]
+    session.suite_collected(suite)
+    options = session.options
     try:
         samples = suite.samples(options.limit, options.seed)
     except DatasetError as exc:
@@ -91,7 +95,7 @@ class EvalItem(pytest.Item):
             raise miss
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, SampleMiss | ModelFailure):
+        if isinstance(excinfo.value, SampleMiss | EvalError):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 

@@ -148,6 +148,8 @@ class Comparison:
     baseline_label: str = "baseline"
     candidate_label: str = "candidate"
     unused_margins: tuple[str, ...] = ()  # margins that matched no metric of any task
+    baseline_model: str | None = None
+    candidate_model: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -288,6 +290,8 @@ def compare(
     seed: int = 0,
     baseline_label: str = "baseline",
     candidate_label: str = "candidate",
+    baseline_model: str | None = None,
+    candidate_model: str | None = None,
 ) -> Comparison:
     """Compare two runs' per-sample rows (``task``, ``sample_id``, ``passed``, ``error``,
     ``scores``), paired on ``(task, sample_id)``. ``margins``: :class:`Margin` or specs; a
@@ -318,6 +322,8 @@ def compare(
         baseline_label,
         candidate_label,
         tuple(str(m) for m in parsed if m not in used),
+        baseline_model,
+        candidate_model,
     )
 
 

@@ -137,6 +137,14 @@ def _rows(c: Comparison, t: TaskComparison) -> list[tuple[str, ...]]:
 _ALIGN = {"metric": ":---", "verdict": ":---"}
 
 
+def _side(c: Comparison, which: str, quote: str = "") -> str:
+    """``RUN (model SPEC)``: a comparison always says which models it compares."""
+    label = getattr(c, f"{which}_label")
+    model = getattr(c, f"{which}_model")
+    text = f"{which} {quote}{label}{quote}" if not quote else f"{quote}{label}{quote}"
+    return f"{text} (model {quote}{model}{quote})" if model else text
+
+
 def _header(c: Comparison) -> tuple[str, ...]:
     conf = f"{c.confidence:.0%} interval"
     return ("metric", "n", "baseline", "candidate", "delta", conf, "p", "MDE", "margin", "verdict")
@@ -145,7 +153,7 @@ def _header(c: Comparison) -> tuple[str, ...]:
 def to_text(comparison: Comparison) -> list[str]:
     """Terminal lines: a table per task, the top flipped ids, then the headline."""
     c = comparison
-    lines = [f"llmeval compare: {c.baseline_label} -> {c.candidate_label}"]
+    lines = [f"llmeval compare: {_side(c, 'baseline')} -> {_side(c, 'candidate')}"]
     for t in c.tasks:
         lines.append(f"{t.task}  ({sample_counts(t)})")
         for note in t.notes:
@@ -180,7 +188,8 @@ def to_markdown(comparison: Comparison) -> str:
     out = [
         f"### {mark} llmeval: {headline(c)}",
         "",
-        f"Baseline `{c.baseline_label}`, candidate `{c.candidate_label}`; one-sided tests at "
+        f"Baseline {_side(c, 'baseline', '`')}, candidate {_side(c, 'candidate', '`')}; "
+        "one-sided tests at "
         f"alpha = {c.alpha:g}, {c.confidence:.0%} intervals of candidate - baseline.",
     ]
     for t in c.tasks:

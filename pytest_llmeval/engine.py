@@ -16,6 +16,7 @@ import contextlib
 import random
 import threading
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,7 @@ class EngineStats:
     retries: int = 0
     batches: int = 0
     wasted: int = 0  # started, never claimed (cancelled or thrown away)
+    resumed: int = 0  # answered from the resumed run's own rows and answers
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +60,11 @@ def _timed(comp: Completion, started: float) -> Completion:
     """When the call ran (Unix seconds), for traces: items claim results long after."""
     meta = {**comp.metadata, "started_at": started, "ended_at": time.time()}
     return Completion(**{**comp.__dict__, "metadata": meta})
+
+
+def _retrieved(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def make_batches(block: Sequence[Request], size: int) -> list[list[Request]]:
@@ -97,6 +104,8 @@ class Engine:
         max_retries: int = 4,
         give_up_after: int = 8,
         batch_size: int = 1,
+        stall_timeout: float = 120.0,
+        replay: Mapping[str, Completion] | None = None,
     ) -> None:
         self._make_model = make_model
         self._identity_fn = identity
@@ -111,9 +120,26 @@ class Engine:
         # Called on the loop with each planned request's answer (cached ones too): the
         # runner uses it to plan the judge's request as soon as there is an answer to grade.
         self.on_result: Callable[[Request, Completion], None] | None = None
+        # Called on the loop with each answer the model gave (not cache hits): the recorder
+        # keeps them as they arrive, so Ctrl-C loses only what was still in flight.
+        self.on_answer: Callable[[Request, Completion], None] | None = None
         self.give_up_after = give_up_after
+        self.stall_timeout = stall_timeout
+        self._replay = dict(replay or {})
         self._failures_in_a_row = 0
-        self._dead: str | None = None
+        # Health: a server that refuses this configuration, or has stopped answering,
+        # ends the run at once instead of every sample spending its requests on it.
+        self.dead: ModelError | None = None
+        self._dead_future: asyncio.Future[None] | None = None
+        self._ever_answered = False
+        self._last_answer = time.monotonic()
+        self._last_answer_wall: float | None = None
+        self._failing_since: float | None = None  # wall time of the first failure since
+        self._early_rejections: list[str] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._feeds_limiter = False
+        self._outstanding = 0  # requests between their first send and their outcome
+        self._busy_since = time.monotonic()
         self.stats = EngineStats()
         self.limiter = AdaptiveLimiter(concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,6 +207,12 @@ class Engine:
             min_concurrency=int(self.limiter.stats.min_limit),
             max_in_flight=self.limiter.stats.max_in_flight,
         )
+        if self.dead is not None:
+            out["stopped"] = {
+                "kind": self.dead.fatal,
+                "reason": str(self.dead),
+                "since": self._failing_since,
+            }
         return out
 
     # -- plumbing ----------------------------------------------------------------------
@@ -238,17 +270,28 @@ class Engine:
         for req in requests:
             if req.id in self._tasks:
                 continue
-            if req.id in hits:
+            replayed = self._replay.pop(req.id, None)
+            if replayed is not None or req.id in hits:
                 fut: asyncio.Future[Completion] = loop.create_future()
-                fut.set_result(hits[req.id])
+                fut.set_result(replayed or hits[req.id])
                 self._tasks[req.id] = fut
-                self.stats.cache_hits += 1
-                self._done(req, hits[req.id])
+                if replayed is not None:
+                    self.stats.resumed += 1
+                else:
+                    self.stats.cache_hits += 1
+                self._done(req, fut.result())
             else:
                 self._queue.append(req)
+        self._ensure_dispatcher()
+
+    def _ensure_dispatcher(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._dead_future is None:
+            self._dead_future = loop.create_future()
         if self._dispatcher is None:
             self._wake = asyncio.Event()
             self._dispatcher = loop.create_task(self._dispatch())
+            self._watchdog = loop.create_task(self._watch())
         else:
             self._kick()
 
@@ -259,7 +302,7 @@ class Engine:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while not self._closed:
-            if self._queue and len(self._unclaimed) < self.window:
+            if self.dead is None and self._queue and len(self._unclaimed) < self.window:
                 model = await self._get_model()
                 generate_batch = getattr(model, "agenerate_batch", None)
                 if generate_batch is not None and self.batch_size > 1:
@@ -307,14 +350,18 @@ class Engine:
                     if not futures[r.id].done():
                         futures[r.id].set_exception(error)
                 continue
+            self._answered()
             for r, comp in zip(batch, done, strict=True):
                 if not futures[r.id].done():
                     keyed = self._with_key(r, _timed(comp, started))
                     futures[r.id].set_result(keyed)
                     self._done(r, keyed)
+                    self._answer(r, keyed)
 
     def _start(self, req: Request, priority: bool) -> asyncio.Future[Completion]:
         task = asyncio.get_running_loop().create_task(self._run(req, priority))
+        # its claimer may have stopped waiting (a dead server): never "never retrieved"
+        task.add_done_callback(_retrieved)
         self._tasks[req.id] = task
         self._unclaimed.add(req.id)
         return task
@@ -322,7 +369,13 @@ class Engine:
     async def _run(self, req: Request, priority: bool) -> Completion:
         comp = self._with_key(req, await self._request(req.messages, req.params, priority))
         self._done(req, comp)
+        self._answer(req, comp)
         return comp
+
+    def _answer(self, req: Request, comp: Completion) -> None:
+        if self.on_answer is not None:
+            with contextlib.suppress(Exception):
+                self.on_answer(req, comp)
 
     def _done(self, req: Request, comp: Completion) -> None:
         if self.on_result is not None:
@@ -345,17 +398,32 @@ class Engine:
             listen = getattr(self._model, "add_status_listener", None)
             if listen is not None:
                 listen(self.limiter.observe)
+            else:  # a model that reports no HTTP statuses: its outcomes stand in for them
+                self._feeds_limiter = True
         return self._model
 
     async def _claim(self, req: Request) -> Completion:
         fut = self._tasks.get(req.id)
         if fut is None:
+            replayed = self._replay.pop(req.id, None)
+            if replayed is not None:
+                self.stats.resumed += 1
+                self._done(req, replayed)
+                return replayed
             self.stats.cold += 1
             fut = self._start(req, priority=True)
         elif req.id in self._unclaimed:
             self.stats.prefetched += 1
         try:
-            return await asyncio.shield(fut)
+            if not fut.done():
+                if self._dead_future is None:
+                    self._dead_future = asyncio.get_running_loop().create_future()
+                # a dead server ends every wait at once, answered or not
+                waits: set[asyncio.Future[Any]] = {fut, self._dead_future}
+                await asyncio.wait(waits, return_when=FIRST_COMPLETED)
+            if not fut.done():
+                raise self._dead_error()
+            return fut.result()
         finally:
             self._unclaimed.discard(req.id)
             self._tasks.pop(req.id, None)
@@ -370,29 +438,91 @@ class Engine:
         """One request with retries. A retry gives its slot back while it waits, so the
         adaptive limit really lowers the load, and re-queues ahead of new requests."""
         model = await self._get_model()
+        self._outstanding += 1
+        if self._outstanding == 1:
+            self._busy_since = time.monotonic()
+        try:
+            return await self._attempts(model, messages, params, priority)
+        finally:
+            self._outstanding -= 1
+
+    async def _attempts(
+        self, model: Model, messages: Sequence[Message], params: GenerateParams, priority: bool
+    ) -> Completion:
         for attempt in range(self.max_retries + 1):
-            if self._dead is not None:
-                raise ModelError(self._dead)
+            if self.dead is not None:
+                raise self._dead_error()
             await self.limiter.acquire(priority or attempt > 0)
+            if self.dead is not None:
+                self.limiter.release()
+                raise self._dead_error()
             self.stats.model_calls += 1
             started = time.time()
+            sent = time.monotonic()
             try:
                 comp = await model.agenerate(messages, params)
             except ModelError as exc:
-                if not exc.retryable or attempt == self.max_retries:
+                if self._feeds_limiter and exc.status is not None:
+                    self.limiter.observe(exc.status, sent)
+                self._failing()
+                if self.dead is not None:
+                    raise self._dead_error() from None
+                last = not exc.retryable or attempt == self.max_retries
+                self._check_early(exc, last)
+                if last:
                     self._failed(exc, attempt + 1)
+                    if self.dead is not None:
+                        raise self._dead_error() from None
                     raise ModelError(
-                        f"{exc} (after {attempt + 1} attempts)" if attempt else str(exc)
+                        f"{exc} (after {attempt + 1} attempts)" if attempt else str(exc),
+                        status=exc.status,
                     ) from None
                 delay = _backoff(attempt, exc.retry_after)
             else:
-                self._failures_in_a_row = 0
+                if self._feeds_limiter:
+                    self.limiter.observe(200, sent)
+                self._answered()
                 return _timed(comp, started)
             finally:
                 self.limiter.release()
             self.stats.retries += 1
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    # -- health ----------------------------------------------------------------------------
+    def _answered(self) -> None:
+        self._ever_answered = True
+        self._last_answer = time.monotonic()
+        self._last_answer_wall = time.time()
+        self._failing_since = None
+        self._failures_in_a_row = 0
+
+    def _failing(self) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.time()
+
+    def _check_early(self, exc: ModelError, last: bool) -> None:
+        """Errors that say the run cannot work: the server rejects this configuration (a
+        bad key, an unknown model, the same rejected request again and again before any
+        answer), or nothing has ever answered."""
+        where = self._where()
+        if exc.status in (401, 403):
+            self._die("rejected", f"{where} refused the request (HTTP {exc.status}): {exc}")
+        elif exc.status == 404 and not self._ever_answered:
+            self._die("rejected", f"{where} does not know this model or endpoint: {exc}")
+        elif exc.status is not None and not exc.retryable and not self._ever_answered:
+            self._early_rejections.append(str(exc))
+            if len(self._early_rejections) >= 3 and len(set(self._early_rejections)) == 1:
+                self._die(
+                    "rejected",
+                    f"the first {len(self._early_rejections)} requests were all rejected "
+                    f"the same way: {exc}",
+                )
+        elif exc.timeout and not self._ever_answered:
+            self._die("outage", f"no answer from {where} before the request timeout: {exc}")
+        elif exc.status is None and last and not self._ever_answered:
+            # nothing has ever answered and the connection itself keeps failing: no server
+            self._die("outage", f"{exc} (after {self.max_retries + 1} attempts)")
 
     def _failed(self, exc: ModelError, attempts: int) -> None:
         self.stats.errors += 1
@@ -401,11 +531,61 @@ class Engine:
         # A server that fails every request is down: stop after a few in a row instead of
         # spending every remaining request's full retry budget on it.
         self._failures_in_a_row += 1
-        if self._failures_in_a_row >= self.give_up_after and self._dead is None:
-            self._dead = (
-                f"gave up: {self._failures_in_a_row} requests in a row failed after "
-                f"{attempts} attempts each; last: {exc}"
+        if self._failures_in_a_row >= self.give_up_after:
+            self._die(
+                "outage",
+                f"{self._failures_in_a_row} requests in a row failed after {attempts} "
+                f"attempts each; last: {exc}",
             )
+
+    async def _watch(self) -> None:
+        """A server that accepts requests and never answers: give up after
+        ``stall_timeout`` seconds in which requests waited on it and none was answered.
+        Only for servers: a local model may rightly take minutes over one batch."""
+        while not self._closed and self.dead is None:
+            await asyncio.sleep(min(1.0, self.stall_timeout / 4))
+            if self._outstanding == 0 or not self._remote():
+                continue
+            silent = time.monotonic() - max(self._last_answer, self._busy_since)
+            if silent > self.stall_timeout:
+                last = (
+                    time.strftime("%H:%M:%S", time.localtime(self._last_answer_wall))
+                    if self._last_answer_wall
+                    else "none yet"
+                )
+                self._failing()
+                self._die(
+                    "outage",
+                    f"no answer from {self._where()} for {silent:.0f} s (the last: {last})",
+                )
+
+    def _known_identity(self) -> Mapping[str, Any]:
+        """The identity without blocking the loop (``identity`` may wait on it)."""
+        if self._identity is None:
+            if self._identity_fn is not None:
+                self._identity = self._identity_fn()
+            elif self._model is not None:
+                self._identity = dict(self._model.identity())
+        return self._identity or {}
+
+    def _remote(self) -> bool:
+        return bool(self._known_identity().get("base_url"))
+
+    def _where(self) -> str:
+        ident = self._known_identity()
+        return str(ident.get("base_url") or ident.get("model") or "the model")
+
+    def _dead_error(self) -> ModelError:
+        assert self.dead is not None
+        return ModelError(str(self.dead), fatal=self.dead.fatal)
+
+    def _die(self, kind: str, reason: str) -> None:
+        if self.dead is not None:
+            return
+        self.dead = ModelError(reason, fatal=kind)
+        self._queue.clear()
+        if self._dead_future is not None and not self._dead_future.done():
+            self._dead_future.set_result(None)
 
     async def _shutdown(self) -> None:
         self._closed = True
@@ -416,9 +596,10 @@ class Engine:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for background in (self._dispatcher, self._watchdog):
+            if background is not None:
+                background.cancel()
+                await asyncio.gather(background, return_exceptions=True)
         for fut in self._tasks.values():  # batch futures nobody will claim now
             if not fut.done():
                 fut.cancel()

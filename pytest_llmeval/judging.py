@@ -104,6 +104,7 @@ class Graded:
     attempts: int
     cached: bool
     cache_entries: list[dict[str, Any]] = field(default_factory=list)  # for the controller
+    failure: ModelError | None = None  # the judge's call failed (not its verdict)
     started_at: float | None = None  # the first judge call's start (Unix seconds)
     ended_at: float | None = None
 
@@ -126,6 +127,7 @@ def grade(
             comp = engine.result(current)
         except ModelError as exc:
             graded.error, graded.cached = f"judge model error: {exc}", False
+            graded.failure = exc
             return graded
         graded.latency_ms += comp.metadata.get("original_latency_ms") or comp.latency_ms
         graded.prompt_tokens += comp.prompt_tokens or 0

@@ -53,6 +53,13 @@ class Options:
     judge_max_tokens: int = 512
     judge_repairs: int = 1
     judge_json: bool = True
+    max_error_rate: float = 0.0
+    stall_timeout: float = 120.0
+    resume: str | None = None
+    baseline_force: bool = False
+    show_misses: int | None = 3  # per task; None: all
+    # tasks named by project thresholds (pyproject, ini, command line): their suites are gated
+    project_tasks: frozenset[str] = frozenset()
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -147,7 +154,22 @@ def _read(config: pytest.Config) -> Options:
         bool(config.getoption("llmeval_otel")),
         config.rootpath,
     )
+    show = str(_opt(config, "llmeval_show_misses", "llmeval_show_misses") or "3").strip()
+    show_misses = None if show.lower() == "all" else _nonneg(show, "--llmeval-show-misses")
+    stall = _opt(config, "llmeval_stall_timeout", "llmeval_stall_timeout")
+    project = tuple(project_thresholds(config))
     return Options(
+        max_error_rate=_rate(
+            _opt(config, "llmeval_max_error_rate", "llmeval_max_error_rate"),
+            "--llmeval-max-error-rate",
+        ),
+        stall_timeout=float(
+            _positive(120.0 if stall is None else stall, "--llmeval-stall-timeout", float)
+        ),
+        resume=config.getoption("llmeval_resume"),
+        baseline_force=bool(config.getoption("llmeval_baseline_force")),
+        show_misses=show_misses,
+        project_tasks=frozenset(t.task for t in project),
         outputs=outputs,
         default_model=default_model,
         judge=judge,
@@ -177,7 +199,7 @@ def _read(config: pytest.Config) -> Options:
         seed=_nonneg(_opt(config, "llmeval_seed", "llmeval_seed") or 0, "--llmeval-seed"),
         temperature=temperature,
         max_tokens=max_tokens,
-        thresholds=tuple(project_thresholds(config)),
+        thresholds=project,
         suite_glob=config.getini("llmeval_suite_glob") or "eval_*.yaml",
     )
 
@@ -215,6 +237,20 @@ def project_thresholds(config: pytest.Config) -> list[th.Threshold]:
     for text in config.getoption("llmeval_threshold") or ():
         out.append(th.Threshold.parse_qualified(text, "--llmeval-threshold"))
     return out
+
+
+def _rate(value: Any, name: str) -> float:
+    """A share: ``0.02`` or ``2%``; 0 when not given."""
+    if value is None or str(value).strip() == "":
+        return 0.0
+    text = str(value).strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected a share such as 0.02 or 2%, got {value!r}") from None
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{name}: expected a share in [0, 1], got {value!r}")
+    return rate
 
 
 def _positive(value: Any, name: str, kind: type = float) -> Any:

@@ -103,12 +103,30 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-strict", "llmeval_strict", None,
      {"action": "store_true", "default": None,
       "help": "Fail the session on any sample miss, not just on the gate"}),
+    ("--llmeval-max-error-rate", "llmeval_max_error_rate", "llmeval_max_error_rate",
+     {"metavar": "RATE", "help": "Error budget: the share of samples that may error (model, "
+      "judge or scorer) before the run is not evaluated, exit 6 (default 0; 0.02 or 2%)"}),
+    ("--llmeval-stall-timeout", "llmeval_stall_timeout", "llmeval_stall_timeout",
+     {"type": float, "metavar": "S", "help": "End the run when a server has answered nothing "
+      "for S seconds while requests wait on it (default 120)"}),
+    ("--llmeval-resume", "llmeval_resume", None,
+     {"metavar": "RUN", "help": "Continue an interrupted, incomplete, aborted or errored run "
+      "(an id, a unique prefix, or latest) into the same run: scored samples are not sent "
+      "again"}),
+    ("--llmeval-baseline-force", "llmeval_baseline_force", None,
+     {"action": "store_true", "default": False,
+      "help": "Accept a --llmeval-baseline run that is not complete (errored, incomplete...)"}),
+    ("--llmeval-show-misses", "llmeval_show_misses", "llmeval_show_misses",
+     {"metavar": "N|all", "help": "Missed samples shown in full in the summary, per task "
+      "(default 3; 0 for none, all for every one)"}),
 ]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmeval", "LLM evaluation (pytest-llmeval)")
     for flag, dest, ini, kwargs in OPTIONS:
+        # argparse formats help text with %: a literal one (accuracy:-2%) must be doubled
+        kwargs = {**kwargs, "help": kwargs["help"].replace("%", "%%")}
         group.addoption(flag, dest=dest, **kwargs)
         if ini is not None:
             parser.addini(ini, f"Default {flag}")

@@ -1,26 +1,29 @@
-"""The controller's side of a run: rows in, SQLite out, metrics and the gate at the end.
+"""The controller's side of a run: rows in, SQLite out. It records; the gate decides.
 
-Only the controller (or the single process) records: it receives every item's row on its
-test report, stores rows in batches, and at session end aggregates, checks thresholds and
-decides the exit status.
+Only the controller (or the single process) records. The run row is written as soon as the
+session knows it has eval items (status ``running``, with a heartbeat), so a job killed on
+its CI timeout leaves a trace that the next run marks ``aborted``. Rows are stored in
+batches; the model's answers are kept as they arrive (before their items score them), so
+Ctrl-C or a kill loses only what was still in flight and ``--llmeval-resume`` sends nothing
+twice.
 """
 
 from __future__ import annotations
 
+import queue
 import socket
 import subprocess
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval import __version__, aggregate
-from pytest_llmeval import thresholds as th
-from pytest_llmeval.compare import UNDERPOWERED, Comparison, compare
 from pytest_llmeval.dataset import file_hash
+from pytest_llmeval.models.base import Completion
 from pytest_llmeval.options import Options
-from pytest_llmeval.storage import Store, new_run_row, utcnow
+from pytest_llmeval.storage import HEARTBEAT_S, Store, new_run_row, utcnow
 
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0  # a hard kill of the controller loses at most about this much
@@ -30,49 +33,141 @@ AGGREGATED = (
     "original_latency_ms", "prompt_tokens", "completion_tokens", "cached", "judged",
     "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
 )  # fmt: skip
-
-
-@dataclass
-class Outcome:
-    """How the session went, as the exit-status decision needs it."""
-
-    exitstatus: int
-    interrupted: bool
-    stopped_early: bool  # -x / --maxfail
+EVAL_ERRORS = ("model", "judge", "judge_model", "scorer")  # the sample was not evaluated
+# what the error budget counts: a call that failed, or a scorer that raised. A judge whose
+# verdict stays invalid ("judge") is judge health, gated by invalid_judge_rate instead.
+BUDGET_ERRORS = ("model", "judge_model", "scorer")
 
 
 class Recorder:
-    """Rows, storage, metrics and verdicts for one run (controller only)."""
+    """Rows, storage and the run row for one run (controller only)."""
 
-    def __init__(self, config_root: Path, options: Options, run_id: str) -> None:
+    def __init__(
+        self, config_root: Path, options: Options, run_id: str, resume: bool = False
+    ) -> None:
         self.root = config_root
         self.options = options
         self.run_id = run_id
+        self.resume = resume
         self.started_at = utcnow()
         self.store: Store | None = None
-        self.rows: list[dict[str, Any]] = []
+        self.rows: dict[str, dict[str, Any]] = {}  # nodeid -> the aggregated fields
+        self.previous: dict[str, dict[str, Any]] = {}  # a resumed run's rows
         self.suite_info: dict[str, dict[str, Any]] = {}
         self.misses: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # error items per task
+        self.budget_errors = 0
+        self.error_reasons: Counter[str] = Counter()
+        self.first_error_at: float | None = None
+        self.miss_messages: list[tuple[str, str, str]] = []  # (task, nodeid, message)
         self.other_failures: set[str] = set()
         self.collect_errors = 0
         self.crashed = 0
+        self.stop: dict[str, Any] | None = None  # the engine ended the run: {kind, reason}
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._answers: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._start_lock = threading.Lock()
+        self.started = False
+        self._suites_stored = 0
+        self._stop_beating = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    # -- the run row -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Write (or, resuming, reopen) the run row and start its heartbeat. Idempotent; may
+        run on any thread (the xdist broker's when a worker's plan arrives)."""
+        with self._start_lock:
+            if self.started:
+                return
+            store = Store(self.options.db_path)
+            try:
+                store.sweep_stale(socket.gethostname())
+                if self.resume:
+                    run = store.get_run(self.run_id)
+                    store.update_run(
+                        self.run_id,
+                        status="running",
+                        finished_at=None,
+                        heartbeat_at=utcnow(),
+                        host=socket.gethostname(),
+                        pid=_pid(),
+                        exitstatus=None,
+                        reason=None,
+                        resumed=int((run or {}).get("resumed") or 0) + 1,
+                    )
+                else:
+                    store.create_run(
+                        new_run_row(
+                            self.run_id,
+                            started_at=self.started_at,
+                            model=self.model_spec,
+                            params=self.run_params(),
+                            plugin_version=__version__,
+                            **git_info(self.root),
+                        )
+                    )
+            finally:
+                store.close()
+            self.started = True
+            self._beat = threading.Thread(target=self._background, name="llmeval-heartbeat")
+            self._beat.daemon = True
+            self._beat.start()
+
+    def _background(self) -> None:
+        """Keep the run row's heartbeat fresh and store answers as they arrive, even while
+        pytest's thread waits on a server that does not answer."""
+        store = Store(self.options.db_path)
+        last_beat = time.monotonic()
+        try:
+            while not self._stop_beating.wait(1.0):
+                self._store_answers(store)
+                if time.monotonic() - last_beat >= HEARTBEAT_S:
+                    store.heartbeat(self.run_id)
+                    last_beat = time.monotonic()
+        finally:
+            store.close()
+
+    def answer(self, request_id: str, comp: Completion) -> None:
+        """An answer the model gave (any thread): kept until its item scores it."""
+        self._answers.put(
+            {
+                "request_id": request_id,
+                "latency_ms": comp.latency_ms,
+                "response": {
+                    "text": comp.text,
+                    "finish_reason": comp.finish_reason,
+                    "prompt_tokens": comp.prompt_tokens,
+                    "completion_tokens": comp.completion_tokens,
+                    "model": comp.model,
+                },
+            }
+        )
+
+    def _store_answers(self, store: Store) -> None:
+        batch = []
+        while True:
+            try:
+                batch.append(self._answers.get_nowait())
+            except queue.Empty:
+                break
+        store.put_answers(self.run_id, batch)
 
     # -- during the run ----------------------------------------------------------------------
     def failed(self, nodeid: str, row: dict[str, Any] | None) -> None:
-        """Classify a failed report: a sample miss, a model error, or a real failure."""
+        """Classify a failed report: a sample miss, an eval error, or a real failure."""
         if row is None:
             self.other_failures.add(nodeid)
         elif row.get("miss"):
             self.misses[row["task"]] += 1
-        elif row.get("error_kind") in ("model", "judge"):
-            self.errors[row["task"]] += 1
-        else:
+        elif row.get("error_kind") not in EVAL_ERRORS:
             self.other_failures.add(nodeid)
 
+    def missed(self, task: str, nodeid: str, message: str) -> None:
+        self.miss_messages.append((task, nodeid, message))
+
     def add(self, row: dict[str, Any]) -> None:
+        self.start()
         info = self.suite_info.setdefault(
             row["task"],
             {
@@ -82,27 +177,29 @@ class Recorder:
             },
         )
         info["size"] = max(info["size"], row["suite_size"])
-        self.rows.append({k: row.get(k) for k in AGGREGATED})
+        if row.get("error") and row.get("error_kind") in EVAL_ERRORS:
+            self.errors[row["task"]] += 1
+        if row.get("error") and row.get("error_kind") in BUDGET_ERRORS:
+            self.budget_errors += 1
+            self.error_reasons[_first_line(row["error"])] += 1
+            self.first_error_at = self.first_error_at or time.time()
+            if row.get("stopped") and self.stop is None:
+                self.stop = {"kind": row["stopped"], "reason": _first_line(row["error"])}
+        self.rows[row["nodeid"]] = {k: row.get(k) for k in AGGREGATED}
         self._buffer.append(row)
         if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._buffer:
+        if not self.started:
             return
         if self.store is None:
             self.store = Store(self.options.db_path)
-            self.store.sweep_stale(socket.gethostname())
-            self.store.create_run(
-                new_run_row(
-                    self.run_id,
-                    started_at=self.started_at,
-                    model=self.model_spec,
-                    params=self._run_params(),
-                    plugin_version=__version__,
-                    **git_info(self.root),
-                )
+        if len(self.suite_info) > self._suites_stored:  # what a resume must find unchanged
+            self._suites_stored = len(self.suite_info)
+            self.store.update_run(
+                self.run_id, suites=sorted(self.suite_info), datasets=self.dataset_hashes()
             )
         rows, self._buffer = self._buffer, []
         self.store.add_results(self.run_id, rows)
@@ -127,146 +224,109 @@ class Recorder:
             + [{**e, "run_id": self.run_id} for r in rows for e in r.get("judge_cache") or ()]
         )
 
+    # -- resuming ------------------------------------------------------------------------------
+    def load_previous(self) -> tuple[dict[str, Completion], dict[str, Completion]]:
+        """A resumed run's scored rows (kept for the metrics over the union) and what can be
+        replayed instead of asked again: (model answers, judge answers) by request id."""
+        store = Store(self.options.db_path)
+        try:
+            stored = store.results(self.run_id)
+            answers = store.answers(self.run_id)
+        finally:
+            store.close()
+        model: dict[str, Completion] = {}
+        judge: dict[str, Completion] = {}
+        for request_id, a in answers.items():
+            target = judge if "::judge" in request_id else model
+            target[request_id] = _completion(a["response"], a["latency_ms"])
+        for r in stored:
+            if r.get("error") or r.get("passed") is None:
+                continue  # errored or unscored: asked again
+            self.previous[r["nodeid"]] = r
+            model[r["nodeid"]] = _completion(
+                {
+                    "text": r["output"] or "",
+                    "finish_reason": r["finish_reason"],
+                    "prompt_tokens": r["prompt_tokens"],
+                    "completion_tokens": r["completion_tokens"],
+                },
+                r.get("original_latency_ms") or r["latency_ms"],
+                cached=bool(r["cached"]),
+            )
+            if r.get("judged") and r.get("judge_output") is not None:
+                judge[r["nodeid"] + "::judge"] = _completion(
+                    {"text": r["judge_output"]}, r.get("judge_latency_ms")
+                )
+        return model, judge
+
     # -- at the end --------------------------------------------------------------------------
-    def finish(
-        self,
-        outcome: Outcome,
-        engine: dict[str, Any] | None,
-        baseline: str | None,
-        contamination: dict[str, dict[str, Any]] | None = None,
-    ) -> tuple[dict[str, Any], list[th.Verdict], Comparison | None, int]:
-        """Aggregate, gate (thresholds, then the baseline), store; returns (result,
-        verdicts, comparison, exit status)."""
+    def all_rows(self) -> list[dict[str, Any]]:
+        """This session's rows, and a resumed run's earlier ones that were not redone."""
+        earlier = [
+            {k: r.get(k) for k in AGGREGATED}
+            for nodeid, r in self.previous.items()
+            if nodeid not in self.rows
+        ]
+        return earlier + list(self.rows.values())
+
+    def metrics(self, contamination: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
         self.flush()
-        metrics = aggregate.summarize(self.rows)
+        metrics = aggregate.summarize(self.all_rows())
         for task, found in (contamination or {}).items():
             if task in metrics:  # the share of evaluated samples also seen in training
                 metrics[task][""]["contamination_rate"] = aggregate.rate(
                     found["contaminated"], found["n_eval"]
                 )
-        values = aggregate.values(metrics)
-        thresholds = self.thresholds()
-        verdicts = th.evaluate(thresholds.values(), values)
-        gated = {t.task for t in thresholds.values()}
-        status, partial = self.status(outcome)
-        comparison = self.compare(baseline) if baseline and status != "interrupted" else None
-        exitstatus = self.exit_status(outcome, status, values, gated, verdicts, comparison)
-        result = {
-            "run_id": self.run_id,
-            "status": status,
-            "partial": partial,
-            "db": str(self.options.db_path),
-            "model": self.model_spec,
-            "metrics": metrics,
-            "verdicts": [v.as_dict() for v in verdicts],
-            "gated": sorted(gated & set(values)),
-            "misses": dict(self.misses),
-            "errors": dict(self.errors),
-            "suites": self.suite_info,
-            "exitstatus": exitstatus,
-            "engine": engine,
-            "baseline": comparison.as_dict() if comparison is not None else None,
-            "contamination": contamination or {},
-        }
-        assert self.store is not None
-        self.store.save_metrics(self.run_id, aggregate.rows_for_storage(metrics))
-        self.store.update_run(
-            self.run_id,
-            status=status,
-            partial=int(partial),
-            finished_at=utcnow(),
-            exitstatus=exitstatus,
-            metrics=metrics,
-            verdicts=result["verdicts"],
-            datasets=self._dataset_hashes(),
-            baseline=baseline,
-            comparison=result["baseline"],
-        )
-        return result, verdicts, comparison, exitstatus
+        return metrics
 
-    def compare(self, baseline: str) -> Comparison:
-        """Pair this run's samples with the baseline's (checked before any test ran)."""
-        assert self.store is not None
-        return compare(
-            self.store.results(baseline),
-            self.rows,
-            self.options.margins,
-            self.options.alpha,
-            baseline_label=baseline,
-            candidate_label=self.run_id,
-        )
-
-    def thresholds(self) -> dict[tuple[str, str], th.Threshold]:
-        """Suite defaults, overridden by the project's (pyproject, ini, CLI). A gated task
-        also gets ``error_rate <= 0``, and ``invalid_judge_rate <= 0.02`` when it is judged,
-        unless it says otherwise: samples that silently failed to be evaluated must not
-        let a gate pass."""
-        suite_layer = [
-            th.Threshold.parse(task, metric, spec, info.get("source", task))
-            for task, info in self.suite_info.items()
-            for metric, spec in info["thresholds"].items()
-        ]
-        merged = th.merge(suite_layer, self.options.thresholds)
-        judged = {r["task"] for r in self.rows if r.get("judged")}
-        for task in {t for t, _ in merged}:
-            merged.setdefault(
-                (task, "error_rate"), th.Threshold(task, "error_rate", "<=", 0.0, "default")
-            )
-            if task in judged:
-                merged.setdefault(
-                    (task, "invalid_judge_rate"),
-                    th.Threshold(task, "invalid_judge_rate", "<=", 0.02, "default"),
-                )
-        return merged
-
-    def status(self, outcome: Outcome) -> tuple[str, bool]:
-        counts = Counter(r["task"] for r in self.rows)
-        partial = (
+    def partial(self) -> bool:
+        counts = Counter(r["task"] for r in self.all_rows())
+        return (
             any(counts[t] < info["size"] for t, info in self.suite_info.items())
             or self.options.limit is not None
         )
-        if self.collect_errors or self.crashed or outcome.stopped_early:
-            return "incomplete", True
-        if outcome.interrupted:
-            return "interrupted", True
-        return "complete", partial
 
-    def exit_status(
-        self,
-        outcome: Outcome,
-        status: str,
-        values: dict[str, Any],
-        gated: set[str],
-        verdicts: list[th.Verdict],
-        comparison: Comparison | None = None,
-    ) -> int:
-        """With thresholds, the gate decides; misses in a task without any fail as in
-        plain pytest; real test failures and baseline regressions always fail. Other exit
-        codes pass through."""
-        if outcome.exitstatus not in (0, 1) or status == "interrupted":
-            return outcome.exitstatus
-        ungated = any(self.misses[t] or self.errors[t] for t in values if t not in gated)
-        strict = self.options.strict and sum(self.misses.values()) > 0
-        regressed = comparison is not None and (
-            comparison.failed
-            or (self.options.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED)))
+    def planned(self) -> int:
+        return sum(info["size"] for info in self.suite_info.values())
+
+    def save(self, result: dict[str, Any]) -> None:
+        """Store the finished run: metrics, verdicts, status; answers that every row now
+        holds are dropped, so the database does not keep them twice."""
+        self._finish_background()
+        if self.store is None:
+            self.store = Store(self.options.db_path)
+        self._store_answers(self.store)
+        self.store.save_metrics(self.run_id, aggregate.rows_for_storage(result["metrics"]))
+        self.store.update_run(
+            self.run_id,
+            status=result["status"],
+            partial=int(result["partial"]),
+            finished_at=utcnow(),
+            exitstatus=result["exitstatus"],
+            metrics=result["metrics"],
+            verdicts=result["verdicts"],
+            verdict=result["verdict"],
+            reason=result["reason"],
+            n_errors=sum(1 for r in self.all_rows() if r.get("error_kind") in BUDGET_ERRORS),
+            suites=sorted(self.suite_info),
+            datasets=self.dataset_hashes(),
+            baseline=(result.get("baseline") or {}).get("baseline_label"),
+            comparison=result["baseline"],
         )
-        failed = (
-            bool(self.other_failures)
-            or self.collect_errors > 0
-            or ungated
-            or strict
-            or any(not v.passed for v in verdicts)
-            or regressed
-        )
-        return 1 if failed else 0
+        if result["status"] == "complete":
+            self.store.delete_answers(self.run_id)
+
+    def _finish_background(self) -> None:
+        self._stop_beating.set()
+        if self._beat is not None:
+            self._beat.join(timeout=10)
 
     # -- run metadata ------------------------------------------------------------------------
     @property
     def model_spec(self) -> str | None:
         return self.options.model.spec if self.options.model else None
 
-    def _run_params(self) -> dict[str, Any]:
+    def run_params(self) -> dict[str, Any]:
         m = self.options.model
         return {
             "base_url": m.base_url if m else None,
@@ -278,11 +338,12 @@ class Recorder:
             "concurrency": self.options.concurrency,
             "cache": self.options.cache,
             "baseline": self.options.baseline,
+            "max_error_rate": self.options.max_error_rate,
             # adapter, quantization, dtype: what makes this run's model differ from its base
             **(m.options if m else {}),
         }
 
-    def _dataset_hashes(self) -> dict[str, str]:
+    def dataset_hashes(self) -> dict[str, str]:
         out = {}
         for info in self.suite_info.values():
             path = Path(info["dataset"])
@@ -292,8 +353,33 @@ class Recorder:
         return out
 
     def close(self) -> None:
+        self._finish_background()
         if self.store is not None:
             self.store.close()
+
+
+def _completion(resp: dict[str, Any], latency: float | None, cached: bool = False) -> Completion:
+    return Completion(
+        text=resp.get("text") or "",
+        finish_reason=resp.get("finish_reason"),
+        prompt_tokens=resp.get("prompt_tokens"),
+        completion_tokens=resp.get("completion_tokens"),
+        latency_ms=float(latency or 0.0),
+        model=resp.get("model") or "",
+        cached=cached,
+        metadata={"resumed": True, "original_latency_ms": latency},
+    )
+
+
+def _first_line(text: str) -> str:
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line[:300]
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
 
 
 def git_info(root: Path) -> dict[str, Any]:

@@ -49,6 +49,11 @@ class Run:
     heartbeat_at: str | None = None
     baseline: str | None = None
     comparison: Mapping[str, Any] = field(default_factory=dict)
+    verdict: str | None = None  # the gate's: passed, failed, not evaluated
+    reason: str | None = None  # why it is errored, interrupted, incomplete or aborted
+    n_errors: int = 0
+    suites: list[str] = field(default_factory=list)
+    resumed: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -80,17 +85,24 @@ class Results:
         self.close()
 
     def runs(
-        self, limit: int | None = 20, model: str | None = None, status: str | None = None
+        self,
+        limit: int | None = 20,
+        model: str | None = None,
+        status: str | None = None,
+        verdict: str | None = None,
+        exitstatus: int | None = None,
     ) -> list[Run]:
         """Newest first; ``model`` matches a substring of the model spec."""
-        return [Run.from_row(r) for r in self.store.list_runs(limit, model, status)]
+        rows = self.store.list_runs(limit, model, status, verdict, exitstatus)
+        return [Run.from_row(r) for r in rows]
 
-    def resolve(self, ref: str) -> str:
-        """``latest``, a run id or a unique prefix -> the run id (LookupError otherwise)."""
-        return self.store.resolve(ref)
+    def resolve(self, ref: str, model: str | None = None) -> str:
+        """``latest`` (the newest complete, full run without errors, of ``model`` when
+        given), a run id or a unique prefix -> the run id (LookupError otherwise)."""
+        return self.store.resolve(ref, model)
 
-    def run(self, ref: str) -> Run:
-        row = self.store.get_run(self.resolve(ref))
+    def run(self, ref: str, model: str | None = None) -> Run:
+        row = self.store.get_run(self.resolve(ref, model))
         assert row is not None
         return Run.from_row(row)
 
@@ -129,15 +141,28 @@ class Results:
             top=top,
             baseline_label=a,
             candidate_label=b,
+            baseline_model=self.run(a).model,
+            candidate_model=self.run(b).model,
         )
 
 
-def check_baseline(run: Run, root: Path) -> None:
+def check_baseline(
+    run: Run,
+    root: Path,
+    force: bool = False,
+    hint: str = "evaluate a new baseline on this data",
+) -> None:
     """Why ``run`` cannot be a baseline for a run in ``root`` (ValueError), if it cannot:
-    not complete, or a dataset it used has changed since."""
-    if run.status != "complete":
+    not complete (unless ``force``), or a dataset it used has changed since."""
+    if run.status != "complete" and not (force and run.status != "running"):
+        why = (
+            ": its samples errored beyond the error budget, so it was not evaluated"
+            if run.status == "errored"
+            else ""
+        )
         raise ValueError(
-            f"run {run.id} has status {run.status!r}; only complete runs can be baselines"
+            f"run {run.id} has status {run.status!r}{why}; only complete runs can be "
+            "baselines (--llmeval-baseline-force to use it anyway)"
         )
     from pytest_llmeval.dataset import file_hash
 
@@ -146,5 +171,5 @@ def check_baseline(run: Run, root: Path) -> None:
         if path.is_file() and file_hash(path) != digest:
             raise ValueError(
                 f"run {run.id} evaluated {name} at sha256 {digest[:12]}, which has changed "
-                f"since (now {file_hash(path)[:12]}): evaluate a new baseline on this data"
+                f"since (now {file_hash(path)[:12]}): {hint}"
             )

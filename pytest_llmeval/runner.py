@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.options import Options
-from pytest_llmeval.outcomes import JudgeFailure, ModelFailure, SampleMiss
+from pytest_llmeval.outcomes import JudgeFailure, ModelFailure, SampleMiss, ScorerFailure
 from pytest_llmeval.storage import Store
 from pytest_llmeval.suite import Case, Suite
 
@@ -48,6 +49,11 @@ class Runner:
         self.broker: Broker | None = None
         self._params: dict[int, GenerateParams] = {}
         self.contamination: dict[str, dict[str, Any]] = {}  # suite name -> overlap report
+        # Controller only: where each answer goes as it arrives (the recorder), and what a
+        # resumed run already has (request id -> answer), served instead of asked again.
+        self.answer_sink: Callable[[str, Completion], None] | None = None
+        self.replay: dict[str, Completion] = {}
+        self.replay_judge: dict[str, Completion] = {}
 
     # -- the engine ------------------------------------------------------------------------
     @property
@@ -60,8 +66,9 @@ class Runner:
     def started_engine(self) -> Engine | RemoteEngine | None:
         return self._engine
 
-    def serve_workers(self) -> tuple[Any, str]:
-        """xdist controller: share this process's engine; returns (address, key)."""
+    def serve_workers(self, on_plan: Callable[[], None] | None = None) -> tuple[Any, str]:
+        """xdist controller: share this process's engine; returns (address, key).
+        ``on_plan`` runs when the first worker sends its plan: the run has eval items."""
         if self.broker is None:
             engine = self.engine
             assert isinstance(engine, Engine)
@@ -70,7 +77,7 @@ class Runner:
                 judge = self.judge_engine
                 assert isinstance(judge, Engine)
                 engines["judge"] = judge
-            self.broker = Broker(engines)
+            self.broker = Broker(engines, on_plan)
         return self.broker.address, self.broker.authkey.hex()
 
     @property
@@ -85,17 +92,39 @@ class Runner:
             else:
                 settings = self.options.judge
                 identity = {**models.identity(settings), "role": "judge"}
-                self._judge_engine = Engine(
+                self._judge_engine = self._new_engine(
                     lambda: create_model(settings),
-                    identity=lambda: identity,
-                    concurrency=model.concurrency,
-                    window=self.options.window,
-                    cache_mode=self.options.cache,
-                    cache_lookup=self._cache_lookup,
-                    max_retries=settings.max_retries,
-                    batch_size=self.options.batch_size,
+                    lambda: identity,
+                    model.concurrency,
+                    settings,
+                    self.replay_judge,
                 )
         return self._judge_engine
+
+    def _new_engine(
+        self,
+        make: Callable[[], Model],
+        identity: Callable[[], dict[str, Any]] | None,
+        concurrency: int,
+        settings: ModelSettings,
+        replay: dict[str, Completion],
+    ) -> Engine:
+        engine = Engine(
+            make,
+            identity=identity,
+            concurrency=concurrency,
+            window=self.options.window,
+            cache_mode=self.options.cache,
+            cache_lookup=self._cache_lookup,
+            max_retries=settings.max_retries,
+            batch_size=self.options.batch_size,
+            stall_timeout=self.options.stall_timeout,
+            replay=replay,
+        )
+        sink = self.answer_sink
+        if sink is not None:
+            engine.on_answer = lambda req, comp: sink(req.id, comp)
+        return engine
 
     def _plan_judge(self, req: Request, comp: Completion) -> None:
         """On the model's loop, as soon as an answer exists: queue its grading."""
@@ -124,17 +153,14 @@ class Runner:
         workers = self.workerinput.get("workercount")
         if workers:  # a worker on its own still keeps to its share of the quota
             concurrency = max(1, concurrency // int(workers))
-        engine = Engine(
+        engine = self._new_engine(
             self._make_model,
             # A model from a conftest hook knows its own identity; built-in ones are
             # identified from settings, so a fully cached run never loads the model.
-            identity=None if custom else (lambda: models.identity(settings)),
-            concurrency=concurrency,
-            window=self.options.window,
-            cache_mode=self.options.cache,
-            cache_lookup=self._cache_lookup,
-            max_retries=settings.max_retries,
-            batch_size=self.options.batch_size,
+            None if custom else (lambda: models.identity(settings)),
+            concurrency,
+            settings,
+            self.replay,
         )
         if self.options.judge is not None:
             engine.on_result = self._plan_judge
@@ -240,6 +266,7 @@ class Runner:
         except ModelError as exc:
             row["error"] = str(exc)[:2000]
             row["error_kind"] = "model"
+            self._stop_if_fatal(item, exc, row)
             raise ModelFailure(f"model error: {exc}") from None
         row.update(
             output=comp.text[:MAX_TEXT],
@@ -285,9 +312,21 @@ class Runner:
             ],
         )
         if graded.error is not None:
-            row["error"], row["error_kind"] = graded.error[:2000], "judge"
+            # the judge's call failing is an outage; its verdict staying invalid, a judge
+            # that cannot grade (invalid_judge_rate)
+            kind = "judge_model" if graded.failure is not None else "judge"
+            row["error"], row["error_kind"] = graded.error[:2000], kind
+            if graded.failure is not None:
+                self._stop_if_fatal(item, graded.failure, row)
             raise JudgeFailure(graded.error)
         item.stash[graded_key] = graded
+
+    def _stop_if_fatal(self, item: pytest.Item, exc: ModelError, row: dict[str, Any]) -> None:
+        """The run cannot go on (the server rejects the configuration, or is down): stop
+        the session after this item instead of failing every sample one by one."""
+        if exc.fatal is not None:
+            row["stopped"] = exc.fatal
+            item.session.shouldstop = f"llmeval: {exc}"
 
     # -- rows and scores -------------------------------------------------------------------
     def row(self, item: pytest.Item) -> dict[str, Any]:
@@ -314,6 +353,9 @@ class Runner:
                 "thresholds": {
                     t.metric: str(t) for t in case.suite.thresholds_for(self.model_spec)
                 },
+                # a miss in a gated suite is statistics, not a failure: the gate decides
+                "gated": bool(case.suite.thresholds_for(self.model_spec))
+                or case.suite.name in self.options.project_tasks,
                 "worker": self.workerinput.get("workerid", "main"),
             }
             item.stash[row_key] = row
@@ -336,8 +378,9 @@ class Runner:
         }
         item.user_properties.append((f"llmeval.{name}", float(value)))
 
-    def score_item(self, item: pytest.Item) -> SampleMiss | None:
-        """Run the suite's scorers on the item's completion; return the miss, if any."""
+    def score_item(self, item: pytest.Item) -> SampleMiss | ScorerFailure | None:
+        """Run the suite's scorers on the item's completion; return the miss (or the
+        scorer's error), if any."""
         if case_key not in item.stash:
             return None
         case = item.stash[case_key]
@@ -356,7 +399,13 @@ class Runner:
             item.user_properties.append(("llmeval.judge_score", judged["judge"]["value"]))
         if comp is not None:
             for info in case.suite.scorers:
-                score = info.fn(case.sample, comp)
+                try:
+                    score = info.fn(case.sample, comp)
+                except Exception as exc:
+                    why = f"scorer {info.name!r} raised {type(exc).__name__}: {exc}"
+                    row["error"], row["error_kind"] = why[:2000], "scorer"
+                    row["scored_at"] = [started, time.time()]
+                    return ScorerFailure(f"[{case.suite.name}] {case.sample.id}: {why}")
                 scores[info.name] = {"metric": info.metric, **score.as_dict()}
                 item.user_properties.append((f"llmeval.{info.metric}", score.value))
         # The suite's pass_on scorers decide, and so does any recorded score that failed.

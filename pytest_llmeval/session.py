@@ -1,10 +1,9 @@
-"""EvalSession: one run, from the first item to the gate. Hooks only; the work is done by
-the Runner (every process) and the Recorder (the controller).
+"""EvalSession: one run, from the first item to the verdict. Hooks only; the work is done by
+the Runner (every process), the Recorder (the controller) and the gate (pure).
 
 Registered as a plugin in ``pytest_configure``. In every process the runner produces
 completions and scores and puts each sample's row on its test report; only the controller
-(or the single process) records rows, aggregates metrics, applies the gate and prints the
-summary.
+(or the single process) records rows, asks the gate for the verdict and prints the summary.
 """
 
 from __future__ import annotations
@@ -17,18 +16,18 @@ from typing import Any, Literal, cast
 
 import pytest
 
-from pytest_llmeval import summary
+from pytest_llmeval import aggregate, gate, summary
 from pytest_llmeval import thresholds as th
-from pytest_llmeval.compare import REGRESSION
+from pytest_llmeval.compare import REGRESSION, UNDERPOWERED, Comparison, compare
 from pytest_llmeval.compare_report import to_markdown
 from pytest_llmeval.options import Options
-from pytest_llmeval.outcomes import ModelFailure, SampleMiss
+from pytest_llmeval.outcomes import EvalError, ModelFailure, SampleMiss
 from pytest_llmeval.outputs import Outputs
-from pytest_llmeval.recorder import Outcome, Recorder
-from pytest_llmeval.results import Results, check_baseline
+from pytest_llmeval.recorder import EVAL_ERRORS, Recorder
+from pytest_llmeval.results import Results, Run, check_baseline
 from pytest_llmeval.runner import NO_MODEL, Runner, case_key, completion_key, row_key
 from pytest_llmeval.storage import StoreError
-from pytest_llmeval.suite import Case
+from pytest_llmeval.suite import Case, Suite
 
 __all__ = [
     "EvalSession",
@@ -44,6 +43,10 @@ session_key = pytest.StashKey["EvalSession"]()
 
 GATE_PREFIX = "llmeval::gate"
 USAGE_NODEID = "llmeval::usage-error"
+RESUMABLE = ("interrupted", "incomplete", "aborted", "errored")
+# what must be the same for a resumed run to continue the same evaluation
+SAME_MODEL = ("base_url", "temperature", "max_tokens", "adapter", "load_in_4bit",
+              "load_in_8bit", "dtype", "revision")  # fmt: skip
 
 
 def new_run_id() -> str:
@@ -52,18 +55,24 @@ def new_run_id() -> str:
 
 
 class EvalSession:
-    """Owns the run: wires pytest's hooks to the runner and the recorder."""
+    """Owns the run: wires pytest's hooks to the runner, the recorder and the gate."""
 
     def __init__(self, config: pytest.Config, options: Options) -> None:
         self.config = config
         self.options = options
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
-        self.run_id: str = workerinput["llmeval_run_id"] if workerinput else new_run_id()
-        self.runner = Runner(config, options)
-        self.recorder = Recorder(config.rootpath, options, self.run_id)
+        self.suites: dict[str, Suite] = {}  # every suite collected, before deselection
+        self.notes: list[str] = []
         self.result: dict[str, Any] | None = None
         self.output_lines: list[str] = []
+        resumed = None if self.is_worker else self._check_resume()
+        if workerinput:
+            self.run_id: str = workerinput["llmeval_run_id"]
+        else:
+            self.run_id = resumed.id if resumed else new_run_id()
+        self.runner = Runner(config, options)
+        self.recorder = Recorder(config.rootpath, options, self.run_id, resume=bool(resumed))
         self.outputs = (
             None
             if self.is_worker
@@ -75,20 +84,88 @@ class EvalSession:
         )
         # Checked here, before xdist starts a worker or a test runs: a bad baseline is a
         # usage error (exit 4) that leaves no trace in the database.
-        self.baseline = None if self.is_worker else self._check_baseline()
+        self.baseline: Run | None = None if self.is_worker else self._check_baseline()
+        if not self.is_worker:
+            self.runner.answer_sink = self.recorder.answer
+            if resumed:
+                self.runner.replay, self.runner.replay_judge = self.recorder.load_previous()
+                self.notes.append(
+                    f"resuming run {resumed.id} ({resumed.status}): "
+                    f"{len(self.recorder.previous)} samples already scored are not sent again"
+                )
 
-    def _check_baseline(self) -> str | None:
+    def _check_baseline(self) -> Run | None:
         ref = self.options.baseline
         if ref is None or self.config.getoption("collectonly"):
             return None
+        model = self.options.model.spec if self.options.model else None
         try:
             with Results(self.options.db_path) as results:
-                run = results.run(ref)
-            check_baseline(run, self.config.rootpath)
+                run = results.run(ref, model=model if ref == "latest" else None)
+            check_baseline(run, self.config.rootpath, self.options.baseline_force)
         except (StoreError, LookupError, ValueError) as exc:
             message = exc.args[0] if isinstance(exc, LookupError) else str(exc)
-            raise pytest.UsageError(f"--llmeval-baseline {ref}: {message}") from None
-        return run.id
+            hint = (
+                "; run once without --llmeval-baseline to make one"
+                if ref == "latest" and isinstance(exc, LookupError)
+                else ""
+            )
+            raise pytest.UsageError(f"--llmeval-baseline {ref}: {message}{hint}") from None
+        picked = "latest = " if ref == "latest" else ""
+        self.notes.append(
+            f"baseline {picked}{run.id} (model {run.model}, {run.n_results} samples, "
+            f"{run.status}, started {run.started_at[:16]})"
+        )
+        return run
+
+    def _check_resume(self) -> Run | None:
+        """The run ``--llmeval-resume`` continues: one that did not complete, of the same
+        model, parameters and data; any difference is a usage error."""
+        ref = self.options.resume
+        if ref is None or self.config.getoption("collectonly"):
+            return None
+        model = self.options.model.spec if self.options.model else None
+        where = f"--llmeval-resume {ref}"
+        try:
+            with Results(self.options.db_path) as results:
+                results.store.sweep_stale(_host())
+                if ref == "latest":
+                    runs = results.runs(limit=1, model=model)
+                    if not runs or runs[0].model != model:
+                        raise LookupError(f"no run of model {model} to resume")
+                    run = runs[0]
+                else:
+                    run = results.run(ref)
+        except (StoreError, LookupError) as exc:
+            message = exc.args[0] if isinstance(exc, LookupError) else str(exc)
+            raise pytest.UsageError(f"{where}: {message}") from None
+        if run.status not in RESUMABLE:
+            raise pytest.UsageError(
+                f"{where}: run {run.id} is {run.status}; only an interrupted, incomplete, "
+                "aborted or errored run can be resumed"
+            )
+        if run.model != model:
+            raise pytest.UsageError(
+                f"{where}: run {run.id} evaluated model {run.model}, not {model}"
+            )
+        params = {
+            "base_url": self.options.model.base_url if self.options.model else None,
+            "temperature": self.options.temperature,
+            "max_tokens": self.options.max_tokens,
+            **(self.options.model.options if self.options.model else {}),
+        }
+        for key in SAME_MODEL:
+            if run.params.get(key) != params.get(key):
+                raise pytest.UsageError(
+                    f"{where}: run {run.id} ran with {key}={run.params.get(key)!r}, this "
+                    f"session with {key}={params.get(key)!r}"
+                )
+        try:
+            # the data must be unchanged
+            check_baseline(run, self.config.rootpath, force=True, hint="start a new run instead")
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+        return run
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -96,7 +173,8 @@ class EvalSession:
         """xdist controller: every worker records into this run and uses its engine."""
         node.workerinput["llmeval_run_id"] = self.run_id
         if self.options.model is not None and not self.config.getoption("collectonly"):
-            node.workerinput["llmeval_broker"] = self.runner.serve_workers()
+            address = self.runner.serve_workers(on_plan=self.recorder.start)
+            node.workerinput["llmeval_broker"] = address
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -118,6 +196,9 @@ class EvalSession:
         self.recorder.crashed += 1
 
     # -- collection ----------------------------------------------------------------------
+    def suite_collected(self, suite: Suite) -> None:
+        self.suites[suite.name] = suite
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -130,6 +211,8 @@ class EvalSession:
                 item.stash[case_key] = case
             has_evals = has_evals or case_key in item.stash
         problem = self._missing_model(items) if has_evals else None
+        if problem is None and self.suites:
+            problem = self._unknown_names()
         if problem is None or config.getoption("collectonly"):
             return
         if not self.is_worker:
@@ -142,6 +225,18 @@ class EvalSession:
                 nodeid=USAGE_NODEID, outcome="failed", longrepr=problem, result=[]
             )
         )
+
+    def _unknown_names(self) -> str | None:
+        """A threshold or margin naming a suite or metric that cannot exist is a usage
+        error now, before any request: the gate must never pass what it did not check."""
+        producible = {name: suite.metrics() for name, suite in self.suites.items()}
+        own = [t for s in self.suites.values() for t in s.thresholds_for(self.model_spec)]
+        errors, notes = gate.check_names(
+            [*own, *self.options.thresholds], self.options.margins, producible
+        )
+        if not self.is_worker:
+            self.notes += [n for n in notes if n not in self.notes]
+        return errors[0] if errors else None
 
     def _missing_model(self, items: list[pytest.Item]) -> str | None:
         if self.options.model is None:
@@ -173,9 +268,13 @@ class EvalSession:
     # -- running items ---------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """Plan every selected item's request now: -k/-m/--lf have already deselected."""
-        if not self.config.getoption("collectonly") and self.options.model is not None:
-            self.runner.plan(session.items)
+        """Write the run row, then plan every selected item's request (-k/-m/--lf have
+        already deselected)."""
+        if self.config.getoption("collectonly") or self.options.model is None:
+            return
+        if not self.is_worker and any(case_key in i.stash for i in session.items):
+            self.recorder.start()
+        self.runner.plan(session.items)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -196,13 +295,13 @@ class EvalSession:
     def pytest_runtest_makereport_one_line(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> pytest.TestReport | None:
-        """A miss or a model error is reported in one line, without a traceback.
+        """A miss or an eval error is reported in one line, without a traceback.
 
         pytest's default report formats the traceback (parsing each frame's source) before
         anyone could replace it: ~150 ms per item, which a dead server multiplies by
         thousands of samples.
         """
-        if call.excinfo is None or not call.excinfo.errisinstance((SampleMiss, ModelFailure)):
+        if call.excinfo is None or not call.excinfo.errisinstance((SampleMiss, EvalError)):
             return None
         sections = [
             (f"Captured {key} {when}", content)
@@ -244,12 +343,31 @@ class EvalSession:
         report.llmeval = json.loads(json.dumps(row, default=str))  # type: ignore[attr-defined]
         return report
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, str | tuple[str, dict[str, bool]]] | None:
+        """Say the eval's truth in pytest's vocabulary: a miss in a gated suite is its own
+        outcome (``m``, ``N missed``, no traceback), and a sample that could not be
+        evaluated in the call phase (a scorer that raised) is an error, not a failure."""
+        row = getattr(report, "llmeval", None)
+        if row is None or report.when != "call" or not report.failed:
+            return None
+        if row.get("error_kind") in EVAL_ERRORS:
+            return "error", "E", "ERROR"
+        if row.get("miss") and row.get("gated") and not self.options.strict:
+            return "missed", "m", ("MISSED", {"yellow": True})
+        return None
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker or report.nodeid.startswith(GATE_PREFIX):
             return
         row = getattr(report, "llmeval", None)
         if report.failed:
             self.recorder.failed(report.nodeid, row)
+            if row is not None and row.get("miss") and row.get("gated") and not self.options.strict:
+                # shown in the summary: a miss that is no failure has no FAILURES entry
+                self.recorder.missed(row["task"], report.nodeid, str(report.longrepr))
         if row is not None:
             self.config.hook.pytest_llmeval_result(config=self.config, row=row)
             self.recorder.add(row)
@@ -264,42 +382,160 @@ class EvalSession:
         # Before `yield`: junitxml, json-report and the terminal's final line run after us
         # and see the gate's exit status and synthetic gate reports.
         engine = self.runner.started_engine
+        engine_summary = None
         if engine is not None:
             engine.close()  # cancels what -x or Ctrl-C left queued or running
-        if not self.is_worker and self.recorder.rows:
-            outcome = Outcome(
-                exitstatus=int(session.exitstatus),
-                interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED,
-                stopped_early=bool(session.shouldfail or session.shouldstop),
-            )
-            self.result, verdicts, comparison, status = self.recorder.finish(
-                outcome,
-                engine.summary() if engine is not None else None,
-                self.baseline,
-                self.runner.contamination,
-            )
-            if status != outcome.exitstatus:
-                session.exitstatus = status
-            if status in (0, 1) and not outcome.interrupted:
-                for verdict in verdicts:
-                    if not verdict.passed:
-                        self._gate_report(verdict)
-                for task, m in comparison.with_verdict(REGRESSION) if comparison else ():
-                    self._failed_report(
-                        f"{GATE_PREFIX}[baseline:{task}.{m.metric}]",
-                        f"[{task}] {m.metric} regressed against baseline {self.baseline}: "
-                        f"{m.baseline:.4g} -> {m.candidate:.4g} (p={m.p_value:.3g}, "
-                        f"margin {m.margin:g})",
-                    )
-            if comparison is not None and self.options.compare_md is not None:
-                self.options.compare_md.parent.mkdir(parents=True, exist_ok=True)
-                self.options.compare_md.write_text(to_markdown(comparison), encoding="utf-8")
-            self.config.hook.pytest_llmeval_summary(config=self.config, summary=self.result)
-            if self.outputs is not None:
-                self.output_lines = self.outputs.finish(
-                    self.result, self.options.db_path, self.run_id
-                )
+            engine_summary = engine.summary()
+        if not self.is_worker and self.recorder.started:
+            self._finish(session, engine_summary)
         return (yield)
+
+    def _finish(self, session: pytest.Session, engine: dict[str, Any] | None) -> None:
+        rec = self.recorder
+        stop = rec.stop or (engine or {}).get("stopped")
+        if stop is not None and engine and engine.get("stopped"):
+            stop = {**stop, "since": engine["stopped"].get("since")}
+        status = int(session.exitstatus)
+        interrupted = status == pytest.ExitCode.INTERRUPTED and stop is None
+        metrics = rec.metrics(self.runner.contamination)
+        values = aggregate.values(metrics)
+        rows = rec.all_rows()
+        judged = {r["task"] for r in rows if r.get("judged")}
+        thresholds = gate.merge(
+            [
+                th.Threshold.parse(task, metric, spec, task)
+                for task, info in rec.suite_info.items()
+                for metric, spec in info["thresholds"].items()
+            ],
+            self.options.thresholds,
+            judged,
+        )
+        verdicts = th.evaluate(thresholds.values(), values)
+        unchecked = gate.never_produced(verdicts, values, rows)
+        comparison = None
+        if self.baseline is not None and stop is None and not interrupted:
+            comparison = self._compare(rows)
+        regressed = comparison is not None and (
+            comparison.failed
+            or (self.options.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED)))
+        )
+        facts = gate.Facts(
+            exitstatus=status,
+            interrupted=interrupted,
+            stopped_early=bool(session.shouldfail or (session.shouldstop and stop is None)),
+            collect_errors=rec.collect_errors,
+            crashed=rec.crashed,
+            other_failures=len(rec.other_failures),
+            samples=len(rows),
+            planned=rec.planned(),
+            errors=dict(rec.errors),
+            budget_errors=rec.budget_errors,
+            misses=dict(rec.misses),
+            gated=frozenset({t.task for t in thresholds.values()} & set(values)),
+            stop=stop,
+            error_reason=rec.error_reasons.most_common(1)[0][0] if rec.error_reasons else None,
+            errors_since=rec.first_error_at,
+            max_error_rate=self.options.max_error_rate,
+            strict=self.options.strict,
+            partial=rec.partial(),
+        )
+        decision = gate.decide(facts, [v for v in verdicts if v not in unchecked], regressed)
+        if unchecked and decision.exitstatus in (gate.EXIT_OK, gate.EXIT_FAILED):
+            v = unchecked[0]
+            decision = gate.Decision(
+                decision.status,
+                decision.partial,
+                None,
+                gate.EXIT_USAGE,
+                f"cannot check threshold {v.threshold.task}.{v.threshold.metric}"
+                f"{v.threshold} ({v.threshold.source}): {v.note}",
+            )
+        self.result = {
+            "run_id": self.run_id,
+            "status": decision.status,
+            "partial": decision.partial,
+            "verdict": decision.verdict,
+            "reason": decision.reason,
+            "db": str(self.options.db_path),
+            "model": rec.model_spec,
+            "metrics": metrics,
+            "verdicts": [v.as_dict() for v in verdicts],
+            "gated": sorted(facts.gated),
+            "misses": dict(rec.misses),
+            "errors": dict(rec.errors),
+            "suites": rec.suite_info,
+            "exitstatus": decision.exitstatus,
+            "engine": engine,
+            "baseline": comparison.as_dict() if comparison is not None else None,
+            "contamination": self.runner.contamination,
+            "notes": list(self.notes),
+            "miss_details": self._shown_misses(),
+        }
+        rec.save(self.result)
+        if decision.exitstatus != status:
+            session.exitstatus = decision.exitstatus
+        if decision.verdict in (gate.PASSED, gate.FAILED):
+            for verdict in verdicts:
+                if not verdict.passed and verdict not in unchecked:
+                    self._gate_report(verdict)
+            base = comparison.baseline_label if comparison else ""
+            for task, m in comparison.with_verdict(REGRESSION) if comparison else ():
+                self._failed_report(
+                    f"{GATE_PREFIX}[baseline:{task}.{m.metric}]",
+                    f"[{task}] {m.metric} regressed against baseline {base}: "
+                    f"{m.baseline:.4g} -> {m.candidate:.4g} (p={m.p_value:.3g}, margin "
+                    f"{m.margin:g})",
+                )
+        if comparison is not None and self.options.compare_md is not None:
+            self.options.compare_md.parent.mkdir(parents=True, exist_ok=True)
+            self.options.compare_md.write_text(to_markdown(comparison), encoding="utf-8")
+            self.output_lines.append(
+                f"llmeval: wrote the baseline comparison (Markdown) {self.options.compare_md}"
+            )
+        self.config.hook.pytest_llmeval_summary(config=self.config, summary=self.result)
+        if self.outputs is not None:
+            self.output_lines += self.outputs.finish(self.result, self.options.db_path, self.run_id)
+
+    def _compare(self, rows: list[dict[str, Any]]) -> Comparison:
+        """Pair this run's samples with the baseline's. For ``latest``, prefer the newest
+        qualifying run that covers every suite of this one."""
+        assert self.baseline is not None
+        base = self.baseline
+        tasks = set(self.recorder.suite_info)
+        with Results(self.options.db_path) as results:
+            if self.options.baseline == "latest" and not tasks <= set(base.suites):
+                for run in results.runs(limit=50, model=base.model, status="complete"):
+                    if not run.partial and not run.n_errors and tasks <= set(run.suites):
+                        if run.id != base.id:
+                            self.notes.append(
+                                f"baseline {base.id} lacks suite(s) "
+                                f"{', '.join(sorted(tasks - set(base.suites)))}: compared "
+                                f"with {run.id} instead"
+                            )
+                        base = run
+                        break
+            baseline_rows = results.samples(base.id)
+        return compare(
+            baseline_rows,
+            rows,
+            self.options.margins,
+            self.options.alpha,
+            baseline_label=base.id,
+            candidate_label=self.run_id,
+            baseline_model=base.model,
+            candidate_model=self.model_spec,
+        )
+
+    def _shown_misses(self) -> list[str]:
+        limit = self.options.show_misses
+        shown: dict[str, int] = {}
+        out = []
+        for task, _nodeid, message in self.recorder.miss_messages:
+            if limit is not None and shown.get(task, 0) >= limit:
+                continue
+            shown[task] = shown.get(task, 0) + 1
+            out.append(message)
+        return out
 
     def _gate_report(self, verdict: th.Verdict) -> None:
         t = verdict.threshold
@@ -334,15 +570,29 @@ class EvalSession:
             return [f"llmeval: no model configured, run {self.run_id}"]
         m = self.options.model
         if self.options.default_model:
-            return [
+            lines = [
                 f"llmeval: no --model given: running the bundled {m.spec} (a few MB, CPU, "
                 "offline; a smoke test, not a quality bar); evaluate a real model with "
                 "--model gpt-4o-mini, --model openai/NAME --llmeval-base-url URL or "
                 f"--model hf/PATH. run {self.run_id}, db {self.options.db_path}"
             ]
-        where = f" at {m.base_url}" if m.base_url else ""
-        return [f"llmeval: model {m.spec}{where}, run {self.run_id}, db {self.options.db_path}"]
+        else:
+            where = f" at {m.base_url}" if m.base_url else ""
+            lines = [
+                f"llmeval: model {m.spec}{where}, run {self.run_id}, db {self.options.db_path}"
+            ]
+        return lines + [f"llmeval: {note}" for note in self.notes]
+
+    @property
+    def model_spec(self) -> str | None:
+        return self.options.model.spec if self.options.model else None
 
     def close(self) -> None:
         self.runner.close()
         self.recorder.close()
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()

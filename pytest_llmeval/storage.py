@@ -11,12 +11,13 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -107,6 +108,56 @@ MIGRATIONS: list[str] = [
     ALTER TABLE results ADD COLUMN judge_prompt_tokens INTEGER;
     ALTER TABLE results ADD COLUMN judge_completion_tokens INTEGER;
     """,
+    # 5: outcomes that tell the truth. `errored` (samples errored beyond the error budget:
+    # never a baseline), the gate's verdict and the reason a run did not complete, and the
+    # answers of a run as they arrive (what --llmeval-resume reuses). SQLite cannot change
+    # a CHECK constraint in place: the runs table is rebuilt (foreign keys are off while
+    # migrating, so its results stay).
+    """
+    CREATE TABLE runs_v5 (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        heartbeat_at TEXT,
+        status TEXT NOT NULL CHECK (status IN
+            ('running', 'complete', 'interrupted', 'incomplete', 'aborted', 'errored')),
+        partial INTEGER NOT NULL DEFAULT 0,
+        exitstatus INTEGER,
+        model TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        git_commit TEXT,
+        git_dirty INTEGER,
+        datasets TEXT NOT NULL DEFAULT '{}',
+        host TEXT,
+        pid INTEGER,
+        plugin_version TEXT,
+        metrics TEXT NOT NULL DEFAULT '{}',
+        verdicts TEXT NOT NULL DEFAULT '[]',
+        n_results INTEGER NOT NULL DEFAULT 0,
+        baseline TEXT,
+        comparison TEXT
+    );
+    INSERT INTO runs_v5 SELECT * FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v5 RENAME TO runs;
+    CREATE INDEX runs_by_start ON runs (started_at);
+    ALTER TABLE runs ADD COLUMN verdict TEXT;
+    ALTER TABLE runs ADD COLUMN reason TEXT;
+    ALTER TABLE runs ADD COLUMN n_errors INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET n_errors =
+        (SELECT COUNT(*) FROM results WHERE run_id = runs.id AND error IS NOT NULL);
+    ALTER TABLE runs ADD COLUMN suites TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE runs ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE results ADD COLUMN repeat INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE answers (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        request_id TEXT NOT NULL,
+        response TEXT NOT NULL,
+        latency_ms REAL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, request_id)
+    );
+    """,
 ]
 
 RESULT_COLUMNS = (
@@ -117,7 +168,10 @@ RESULT_COLUMNS = (
     "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
 )  # fmt: skip
 _JSON_RESULT = {"slices", "scores"}
-_JSON_RUN = {"params", "datasets", "metrics", "verdicts", "comparison"}
+_OPEN_LOCK = threading.Lock()
+HEARTBEAT_S = 15.0  # a running session touches its run row this often
+STALE_AFTER_S = 300.0  # a running row silent for this long belongs to a dead process
+_JSON_RUN = {"params", "datasets", "metrics", "verdicts", "comparison", "suites"}
 
 
 class StoreError(RuntimeError):
@@ -145,10 +199,14 @@ class Store:
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
-                self.conn.execute("PRAGMA journal_mode = WAL")
-                self.conn.execute("PRAGMA synchronous = NORMAL")
-                self.conn.execute("PRAGMA foreign_keys = ON")
-                self._migrate()
+                # Switching a new file to WAL answers "locked" at once, without waiting on
+                # the busy timeout, when another connection of this process opens it at
+                # the same moment (the recorder and the engine's cache lookup): one at a time.
+                with _OPEN_LOCK:
+                    self.conn.execute("PRAGMA journal_mode = WAL")
+                    self.conn.execute("PRAGMA synchronous = NORMAL")
+                    self._migrate()  # with foreign keys off: a migration may rebuild a table
+                    self.conn.execute("PRAGMA foreign_keys = ON")
             else:
                 self._check_version()
         except sqlite3.Error as exc:
@@ -277,8 +335,44 @@ class Store:
                 }
         return found
 
-    def sweep_stale(self, host: str, stale_after_s: float = 3600.0) -> int:
-        """Mark ``running`` runs whose process is gone (same host) or silent as ``aborted``."""
+    def heartbeat(self, run_id: str) -> None:
+        with self._tx():
+            self.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (utcnow(), run_id))
+
+    def put_answers(self, run_id: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """A run's answers as they arrive, before their items score them: what
+        ``--llmeval-resume`` reuses after Ctrl-C or a kill, at any temperature."""
+        if not entries:
+            return
+        now = utcnow()
+        with self._tx():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO answers (run_id, request_id, response, latency_ms, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (run_id, e["request_id"], _dump(e["response"]), e.get("latency_ms"), now)
+                    for e in entries
+                ],
+            )
+
+    def answers(self, run_id: str) -> dict[str, dict[str, Any]]:
+        return {
+            row["request_id"]: {
+                "response": json.loads(row["response"]),
+                "latency_ms": row["latency_ms"],
+            }
+            for row in self.conn.execute(
+                "SELECT request_id, response, latency_ms FROM answers WHERE run_id = ?", (run_id,)
+            )
+        }
+
+    def delete_answers(self, run_id: str) -> None:
+        with self._tx():
+            self.conn.execute("DELETE FROM answers WHERE run_id = ?", (run_id,))
+
+    def sweep_stale(self, host: str, stale_after_s: float = STALE_AFTER_S) -> int:
+        """Mark ``running`` runs whose process is gone (same host) or whose heartbeat went
+        silent as ``aborted``: a job killed by its CI timeout leaves such a row."""
         now = datetime.now(UTC)
         aborted = 0
         for row in self.conn.execute(
@@ -288,7 +382,13 @@ class Store:
             silent = (now - beat).total_seconds() > stale_after_s
             gone = row["host"] == host and row["pid"] and not _pid_alive(int(row["pid"]))
             if gone or silent:
-                self.update_run(row["id"], status="aborted", finished_at=utcnow())
+                self.update_run(
+                    row["id"],
+                    status="aborted",
+                    finished_at=utcnow(),
+                    reason=f"the process ended without finishing the run (last heartbeat "
+                    f"{(row['heartbeat_at'] or row['started_at'])[:19]}Z)",
+                )
                 aborted += 1
         return aborted
 
@@ -301,15 +401,27 @@ class Store:
         return _run(row) if row else None
 
     def list_runs(
-        self, limit: int | None = 20, model: str | None = None, status: str | None = None
+        self,
+        limit: int | None = 20,
+        model: str | None = None,
+        status: str | None = None,
+        verdict: str | None = None,
+        exitstatus: int | None = None,
     ) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if model:
             where.append("model LIKE ?")
             args.append(f"%{model}%")
         if status:
             where.append("status = ?")
             args.append(status)
+        if verdict:
+            where.append("verdict = ?")
+            args.append(verdict)
+        if exitstatus is not None:
+            where.append("exitstatus = ?")
+            args.append(exitstatus)
         sql = "SELECT * FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -318,16 +430,24 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return [_run(r) for r in self.conn.execute(sql, args).fetchall()]
 
-    def resolve(self, ref: str) -> str:
-        """A run id from ``latest`` (the newest complete, non-partial run), a full id or a
-        unique prefix; LookupError with a one-line reason otherwise."""
+    def resolve(self, ref: str, model: str | None = None) -> str:
+        """A run id from ``latest`` (the newest complete, full run without errored samples;
+        of ``model`` when given), a full id or a unique prefix; LookupError with a one-line
+        reason otherwise."""
         if ref == "latest":
+            where, args = "status = 'complete' AND partial = 0 AND n_errors = 0", []
+            if model is not None:
+                where += " AND model = ?"
+                args.append(model)
             row = self.conn.execute(
-                "SELECT id FROM runs WHERE status = 'complete' AND partial = 0 "
-                "ORDER BY started_at DESC, id DESC LIMIT 1"
+                f"SELECT id FROM runs WHERE {where} ORDER BY started_at DESC, id DESC LIMIT 1",
+                args,
             ).fetchone()
             if row is None:
-                raise LookupError("no complete run yet to use as 'latest'")
+                of = f" of model {model}" if model is not None else ""
+                raise LookupError(
+                    f"no complete, full run without errors{of} yet to use as 'latest'"
+                )
             return str(row["id"])
         rows = self.conn.execute(
             "SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY id", (ref, ref + "%")
@@ -395,7 +515,7 @@ def _dump(value: Any) -> str:
 def _run(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     for k in _JSON_RUN:
-        d[k] = json.loads(d[k]) if d.get(k) else ({} if k != "verdicts" else [])
+        d[k] = json.loads(d[k]) if d.get(k) else ([] if k in ("verdicts", "suites") else {})
     d["partial"] = bool(d["partial"])
     if d.get("git_dirty") is not None:
         d["git_dirty"] = bool(d["git_dirty"])

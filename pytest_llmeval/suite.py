@@ -98,6 +98,19 @@ class Suite:
     # (model spec pattern, thresholds): the first matching pattern's thresholds replace
     # `thresholds` for that model, e.g. a smoke bar for the bundled tiny model
     model_thresholds: tuple[tuple[str, tuple[Threshold, ...]], ...] = ()
+    # a marked test may add scores of its own (``llmeval_record``): any metric may appear
+    open_metrics: bool = False
+
+    def metrics(self) -> frozenset[str] | None:
+        """The metrics this suite can produce (None: any, see ``open_metrics``)."""
+        if self.open_metrics:
+            return None
+        from pytest_llmeval.gate import JUDGE_METRICS, RUN_METRICS
+
+        names = set(RUN_METRICS) | {info.metric for info in self.scorers}
+        if self.judge is not None:
+            names |= JUDGE_METRICS | {f"judge_{d.name}" for d in self.judge.dimensions}
+        return frozenset(names)
 
     def thresholds_for(self, model: str | None) -> tuple[Threshold, ...]:
         for pattern, table in self.model_thresholds:

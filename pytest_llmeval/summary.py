@@ -79,8 +79,16 @@ def task_table(
 
 
 def render(result: Mapping[str, Any]) -> list[str]:
-    """The terminal summary: a table per task and slice, the gate, the run id and DB."""
+    """The terminal summary: what happened first when the run could not be evaluated, then
+    a table per task and slice, the misses, the gate, the run id and DB."""
     lines = []
+    verdict = result.get("verdict")
+    reason = result.get("reason")
+    code = result.get("exitstatus")
+    if verdict == "not evaluated" or (reason and code == 4):
+        lines.append(f"llmeval NOT EVALUATED (exit {code}): {reason}")
+    for note in result.get("notes") or ():
+        lines.append(f"llmeval: {note}")
     verdicts = result.get("verdicts", [])
     for task, slices in result["metrics"].items():
         lines += task_table(task, slices, verdicts)
@@ -91,8 +99,26 @@ def render(result: Mapping[str, Any]) -> list[str]:
         if misses or errors:
             lines.append(f"  {misses} sample(s) missed, {errors} errored")
         lines.append("")
+    shown = result.get("miss_details") or []
+    missed = sum(result.get("misses", {}).values())
+    if shown:
+        more = (
+            f" ({len(shown)} of {missed} shown; --llmeval-show-misses all for every one)"
+            if len(shown) < missed
+            else ""
+        )
+        lines.append(f"missed samples{more}:")
+        for message in shown:
+            lines += ["  " + line for line in str(message).splitlines()]
+        lines.append("")
     failed = [v for v in verdicts if not v["passed"]]
-    if verdicts:
+    if verdicts and verdict == "not evaluated":
+        lines.append("llmeval gate NOT EVALUATED: the thresholds were not checked")
+    elif verdicts and verdict is None and result.get("status") == "interrupted":
+        lines.append("llmeval gate not applied: the run was interrupted")
+    elif verdicts and verdict is None and reason:
+        lines.append(f"llmeval gate not applied: {reason}")
+    elif verdicts:
         state = "FAILED" if failed else "PASSED"
         lines.append(
             f"llmeval gate {state}: {len(verdicts) - len(failed)}/{len(verdicts)} thresholds met"
@@ -112,8 +138,9 @@ def render(result: Mapping[str, Any]) -> list[str]:
     if engine:
         lines.append(engine_line(engine))
     partial = " (partial: not every sample of every suite ran)" if result.get("partial") else ""
+    why = f" ({reason})" if reason and result["status"] == "incomplete" else ""
     lines.append(
-        f"llmeval run {result['run_id']}: {result['status']}{partial}; "
+        f"llmeval run {result['run_id']}: {result['status']}{partial}{why}; "
         f"model {result.get('model')}; results in {result['db']}"
     )
     return ["=" * 20 + " llmeval " + "=" * 20, *lines]

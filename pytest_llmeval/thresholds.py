@@ -18,6 +18,16 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _SPEC = re.compile(r"^\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
 
 
+# Metrics whose values are shares of samples: a threshold outside [0, 1] can never be met.
+PROPORTIONS = frozenset(
+    {"accuracy", "exact_match", "f1", "contains", "field_f1", "field_precision", "field_recall"}
+)
+
+
+def is_proportion(metric: str) -> bool:
+    return metric in PROPORTIONS or metric.endswith("_rate")
+
+
 class ThresholdError(ValueError):
     """A malformed threshold spec; the message says which and why."""
 
@@ -47,6 +57,12 @@ class Threshold:
                 "(use >=, >, <= or < and a number, e.g. '>=0.85' or '>=85%')"
             )
         value = float(m.group(2)) / (100.0 if m.group(3) else 1.0)
+        if is_proportion(metric) and not 0.0 <= value <= 1.0:
+            raise ThresholdError(
+                f"{source or 'threshold'}: {task}.{metric}: {spec!r} is outside [0, 1], and "
+                f"{metric} is a proportion, so it could never be met (write "
+                f"'{m.group(1)}{value / 100:g}' or '{m.group(1)}{m.group(2)}%')"
+            )
         return cls(task, metric, m.group(1), value, source)
 
     @classmethod

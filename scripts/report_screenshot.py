@@ -250,10 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         db = root / "results.db"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         base = [sys.executable, "-m", "pytest", "--rootdir", str(root)]
-        for model, extra in (
-            (BASELINE_MODEL, []),
-            (CANDIDATE_MODEL, ["--llmeval-baseline", "latest"]),
-        ):
+        for model in (BASELINE_MODEL, CANDIDATE_MODEL):
+            extra = []
+            if model == CANDIDATE_MODEL:  # gated against the baseline model's run, by id
+                from pytest_llmeval.results import Results
+
+                with Results(db) as results:
+                    extra = ["--llmeval-baseline", results.runs(limit=1)[0].id]
             done = subprocess.run(
                 [*base, *demo_args(server.base_url, db, model), *extra],
                 cwd=root,

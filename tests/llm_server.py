@@ -30,10 +30,13 @@ Lookup order: ``models[model].replies``, ``models[model].default``, top-level ``
 top-level ``default``; when nothing matches the last user message is echoed.  A reply is a
 string, ``null`` (echo), a list of replies (successive requests with that content; the last one
 repeats) or an object ``{"content": str, "finish_reason": str, "delay_ms": float,
-"status": int, "message": str, "hang": bool, "close": bool}`` for per-prompt faults.
+"status": int, "message": str, "hang": bool, "close": bool, "body": object | str}`` for
+per-prompt faults (``body``: an error status's body verbatim, another server's error shape).
 
-Order of checks for a chat request: api key (401) -> JSON/shape (400) -> ``max_inflight`` (429)
--> ``fail_first`` (500) -> ``error_rate`` -> ``hang``/``close`` -> scripted reply -> latency.
+Order of checks for a chat request: ``exit_after`` (the process exits at request N+1, as if
+killed) -> api key (401) -> JSON/shape (400) -> ``max_inflight`` (429) -> ``fail_first`` (500)
+-> ``error_rate`` -> ``hang``/``hang_after`` (never answer, from the start or once N requests
+were answered)/``close`` -> scripted reply -> latency.
 Injected errors (everything before the scripted reply) are answered immediately; scripted
 replies, including scripted error statuses, wait ``latency_ms`` (+ jitter) first.  Every injected
 429 or 5xx carries ``Retry-After: <retry_after>`` (unless it is null) and ``retry-after-ms``
@@ -88,6 +91,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "seed": 0,
     "hang": False,
     "close": False,
+    "hang_after": 0,
+    "exit_after": 0,
 }
 
 _ERROR_TYPES = {
@@ -100,7 +105,9 @@ _ERROR_TYPES = {
     429: ("requests", "rate_limit_exceeded"),
 }
 _SCRIPT_KEYS = {"default", "replies", "models"}
-_REPLY_KEYS = {"content", "finish_reason", "delay_ms", "status", "message", "hang", "close"}
+_REPLY_KEYS = {
+    "content", "finish_reason", "delay_ms", "status", "message", "hang", "close", "body"
+}  # fmt: skip
 _WORD = re.compile(r"\S+")
 _PIECE = re.compile(r"\s*\S+")
 
@@ -203,7 +210,7 @@ def normalize_settings(updates: dict[str, Any]) -> dict[str, Any]:
             out[name] = codes
         elif name in ("retry_after", "retry_after_ms"):
             out[name] = _opt_int(value, name)
-        elif name in ("max_inflight", "fail_first"):
+        elif name in ("max_inflight", "fail_first", "hang_after", "exit_after"):
             out[name] = _opt_int(value, name) or 0
         elif name == "seed":
             out[name] = int(value or 0)
@@ -302,6 +309,7 @@ class _App:
     def _clear_state(self) -> None:
         self.started = time.time()
         self.total = 0
+        self.answered = 0
         self.by_model: collections.Counter[str] = collections.Counter()
         self.by_status: collections.Counter[int] = collections.Counter()
         self.injected: collections.Counter[str] = collections.Counter()
@@ -401,6 +409,9 @@ class _App:
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         self.total += 1
+        exit_after = self.settings["exit_after"]
+        if exit_after and self.total > exit_after:
+            os._exit(0)  # as if killed: open connections drop, new ones are refused
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         auth = request.headers.get("Authorization")
         entry: dict[str, Any] = {
@@ -487,7 +498,7 @@ class _App:
             status = self.error_rng.choice(settings["error_codes"])
             self.injected["error_rate"] += 1
             return self._error(status, f"Injected error {status}", retry=True)
-        if settings["hang"]:
+        if settings["hang"] or (settings["hang_after"] and self.answered >= settings["hang_after"]):
             return await self._hang()
         if settings["close"]:
             return self._close(request)
@@ -512,6 +523,11 @@ class _App:
             if status is not None and status >= 400:
                 await self._sleep(extra_delay)
                 self.injected["script"] += 1
+                if "body" in reply:  # another server's error shape, verbatim
+                    raw = reply["body"]
+                    if isinstance(raw, str):
+                        return self.web.Response(text=raw, status=status)
+                    return self._json(raw, status)
                 message = reply.get("message") or f"Scripted error {status}"
                 return self._error(status, message, retry=True)
             finish_reason = reply.get("finish_reason")
@@ -535,6 +551,7 @@ class _App:
 
         await self._sleep(extra_delay)
         self.counter += 1
+        self.answered += 1
         completion_id = f"chatcmpl-{self.counter:024x}"
         created = int(time.time())
         if body.get("stream"):
@@ -732,6 +749,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hang", action="store_true", help="never answer chat requests")
     parser.add_argument("--close", action="store_true", help="drop chat connections")
+    parser.add_argument("--hang-after", type=int, default=0, help="hang once N were answered")
+    parser.add_argument("--exit-after", type=int, default=0, help="exit at request N+1")
     return parser.parse_args(argv)
 
 
@@ -753,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "hang": args.hang,
                 "close": args.close,
+                "hang_after": args.hang_after,
+                "exit_after": args.exit_after,
             }
         )
     except (ValueError, OSError) as exc:

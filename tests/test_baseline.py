@@ -45,12 +45,13 @@ def test_a_worse_model_fails_the_gate_and_a_same_quality_one_passes(
     base = project.runs()[-1]["id"]
 
     result = project.run(
-        "--llmeval-baseline", "latest", "--llmeval-compare-md", "cmp.md", model="openai/worse"
+        "--llmeval-baseline", base, "--llmeval-compare-md", "cmp.md", model="openai/worse"
     )
     assert result.ret == 1  # the thresholds pass (0.85 >= 0.5); the baseline gate fails
     result.stdout.fnmatch_lines(
         lines(
-            f"llmeval compare: {base} -> *",
+            f"llmeval compare: baseline {base} (model openai/good) -> candidate * "
+            "(model openai/worse)",
             "*accuracy*0.950*0.850*-10.0 pt*REGRESSION",
             "*pass->fail (50): q001, q011*",
             "FAILED llmeval::gate[baseline:qa.accuracy] - [qa] accuracy regressed against*",
@@ -73,7 +74,10 @@ def test_margin_decides_what_counts(project: EvalProject) -> None:
     _two_models(project, 300, set(ids[::20]), set(ids[::20]) | set(ids[1::10]))
     project.run(model="openai/good")
     result = project.run(
-        "--llmeval-baseline=latest", "--llmeval-fail", "accuracy:-15%", model="openai/worse"
+        f"--llmeval-baseline={project.runs()[-1]['id']}",
+        "--llmeval-fail",
+        "accuracy:-15%",
+        model="openai/worse",
     )
     assert result.ret == 0  # a 10-point drop is within a 15-point margin
 
@@ -82,13 +86,14 @@ def test_small_comparisons_are_underpowered_not_passed(project: EvalProject) -> 
     ids = [f"q{i:03d}" for i in range(40)]
     _two_models(project, 40, {"q000"}, {"q000", "q005", "q010"})
     project.run(model="openai/good")
-    result = project.run("--llmeval-baseline=latest", model="openai/worse")
+    base = project.runs()[-1]["id"]
+    result = project.run(f"--llmeval-baseline={base}", model="openai/worse")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         ["*accuracy*underpowered*", "*can only detect drops of * points or more*"]
     )
     result = project.run(
-        "--llmeval-baseline=latest",
+        f"--llmeval-baseline={base}",
         "--llmeval-fail-underpowered",
         "--llmeval-cache",
         "off",
@@ -103,7 +108,7 @@ def test_improvements_are_reported(project: EvalProject) -> None:
     _two_models(project, 300, set(ids[::20]) | set(ids[1::10]), set(ids[::20]))
     project.run(model="openai/good")  # here "good" is the weaker one
     result = project.run(
-        "--llmeval-baseline=latest",
+        f"--llmeval-baseline={project.runs()[-1]['id']}",
         "--json-report",
         "--json-report-file=r.json",
         model="openai/worse",
@@ -121,6 +126,36 @@ def test_partial_runs_compare_shared_samples(project: EvalProject) -> None:
     result = project.run("--llmeval-baseline=latest", "-k", "q001 or q002", model="openai/good")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["qa  (2 pairs, 18 removed)*"])
+
+
+def test_latest_is_the_last_clean_complete_run_of_the_same_model(project: EvalProject) -> None:
+    _two_models(project, 20, {"q001"}, {"q001", "q002"})
+    project.run(model="openai/worse")
+    result = project.run("--llmeval-baseline=latest", model="openai/good")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # none qualifies: said plainly
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --llmeval-baseline latest: no complete, full run without errors of model "
+            "openai/good yet to use as 'latest'; run once without --llmeval-baseline to make one"
+        ]
+    )
+    project.run(model="openai/good")
+    good = project.runs()[-1]["id"]
+    project.run(model="openai/worse")  # newer, but another model
+    project.server.configure(error_rate=1.0, error_codes=[500])
+    project.run("--llmeval-max-retries", "0", "--llmeval-cache", "off", model="openai/good")
+    assert project.runs()[-1]["status"] == "errored"  # newer, but not evaluated
+    project.server.configure(error_rate=0.0)
+    project.run("-k", "q001", model="openai/good")  # newer, but partial
+    result = project.run("--llmeval-baseline=latest", model="openai/good")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [
+            f"llmeval: baseline latest = {good} (model openai/good, 20 samples, complete, *",
+            f"llmeval compare: baseline {good} (model openai/good) -> candidate * "
+            "(model openai/good)",
+        ]
+    )
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]])

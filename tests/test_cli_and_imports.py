@@ -96,7 +96,7 @@ def test_llmeval_show_compare_and_export(project: EvalProject) -> None:
         }
     )
     project.run(model="openai/good")
-    plugin = project.run("--llmeval-baseline=latest", model="openai/worse")
+    plugin = project.run(f"--llmeval-baseline={project.runs()[0]['id']}", model="openai/worse")
     base, cand = (r["id"] for r in project.runs())
 
     show = _cli(project, "show", cand[:-1], "--worst", "3")  # a unique prefix
@@ -104,7 +104,7 @@ def test_llmeval_show_compare_and_export(project: EvalProject) -> None:
     out = show.stdout
     assert f"run {cand}: complete" in out and "accuracy" in out and "95% interval" in out
     assert "worst samples (3 shown):" in out and "qa_exact_match: expected" in out
-    assert "gate: PASSED (2/2 thresholds met)" in out and "REGRESSION" in out
+    assert "gate: PASSED (1/1 thresholds met)" in out and "REGRESSION" in out
 
     cmp = _cli(project, "compare", base, cand, "--md", str(project.path / "c.md"))
     assert cmp.returncode == plugin.ret == 1  # the same verdict as the plugin's gate

@@ -265,7 +265,7 @@ def test_flipped_ids_are_complete_and_top_limits_display() -> None:
 def test_text_rendering() -> None:
     base, cand = runs(500, 40, 10)
     lines = to_text(compare(base, cand, baseline_label="RUN_A", candidate_label="RUN_B"))
-    assert lines[0] == "llmeval compare: RUN_A -> RUN_B"
+    assert lines[0] == "llmeval compare: baseline RUN_A -> candidate RUN_B"
     assert lines[1].startswith("t  (500 pairs")
     header = lines[2].split()
     assert header[:5] == ["metric", "n", "baseline", "candidate", "delta"]

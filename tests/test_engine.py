@@ -182,9 +182,19 @@ def test_a_dead_server_is_given_up_on_quickly(project: EvalProject) -> None:
         "--durations=0",
         "-q",
     )
-    result.assert_outcomes(errors=200)
-    result.stdout.fnmatch_lines(["*gave up: 8 requests in a row failed after 3 attempts each*"])
+    # nothing listens: the first request to spend its retries ends the run, exit 6
+    assert result.ret == 6
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "llmeval NOT EVALUATED (exit 6): 1 of 200 samples errored and 199 were not run: "
+            "cannot connect to http://127.0.0.1:9/v1: * (after 3 attempts) (since *)",
+            "*Interrupted: llmeval: cannot connect to http://127.0.0.1:9/v1*",
+        ]
+    )
     rows = project.results()
-    assert len(rows) == 200 and all(r["error"] for r in rows)
-    # a few requests spend their retries (0.5 s + 1 s backoff); the rest fail at once
-    assert float(result.stdout.str().split(" in ")[-1].split("s")[0]) < 20
+    assert len(rows) == 1 and rows[0]["error"].startswith("cannot connect")
+    run = project.runs()[-1]
+    assert run["status"] == "errored" and run["reason"].startswith("1 of 200 samples errored")
+    # one request spends its retries (0.5 s + 1 s backoff); nothing else is sent
+    assert float(result.stdout.str().split(" in ")[-1].split("s")[0]) < 10

@@ -69,7 +69,8 @@ def test_notebook_runs_on_two_models(project: EvalProject, monkeypatch: pytest.M
     )
     assert f"{project.db}: 2 runs" in text
     assert f"openai/{demo.BASELINE_MODEL}" in text and f"openai/{demo.CANDIDATE_MODEL}" in text
-    assert f"llmeval compare: {base_id} -> {cand_id}" in text
+    assert f"llmeval compare: baseline {base_id} (model openai/{demo.BASELINE_MODEL})" in text
+    assert f"-> candidate {cand_id} (model openai/{demo.CANDIDATE_MODEL})" in text
     assert "REGRESSION" in text or "underpowered" in text
     assert f"run {cand_id}: " in text and "samples failed" in text
     # the kernel ran this environment's Python (where pytest_llmeval is installed)

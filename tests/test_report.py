@@ -68,7 +68,8 @@ def _two_runs(project: EvalProject) -> tuple[ModuleType, Path, str, str]:
         project.server.configure(script=demo.write_demo_project(project.path, n_qa=18, n_json=12))
         judge = ["--judge-model", "openai/judge", "--judge-base-url", project.server.base_url]
         project.run(*judge, model=f"openai/{demo.BASELINE_MODEL}")
-        project.run(*judge, "--llmeval-baseline", "latest", model=f"openai/{demo.CANDIDATE_MODEL}")
+        base = project.runs()[0]["id"]
+        project.run(*judge, "--llmeval-baseline", base, model=f"openai/{demo.CANDIDATE_MODEL}")
         runs = project.runs()
         assert [r["status"] for r in runs] == ["complete", "complete"]
         _BUILT.update(demo=demo, db=project.db, base=runs[0]["id"], cand=runs[1]["id"])

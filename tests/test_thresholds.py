@@ -19,8 +19,16 @@ from pytest_llmeval.thresholds import Threshold, ThresholdError, evaluate, from_
     ],
 )
 def test_parse(spec: str, op: str, value: float) -> None:
-    t = Threshold.parse("qa", "accuracy", spec)
+    t = Threshold.parse("qa", "latency_p95_ms", spec)
     assert (t.op, t.value) == (op, pytest.approx(value))
+
+
+def test_a_proportion_outside_0_1_can_never_be_met() -> None:
+    with pytest.raises(ThresholdError, match=r"'>70' is outside \[0, 1\].*'>0\.7' or '>70%'"):
+        Threshold.parse("qa", "accuracy", ">70", "suite.yaml")
+    with pytest.raises(ThresholdError, match="outside"):
+        Threshold.parse("qa", "error_rate", "<=2", "suite.yaml")
+    assert Threshold.parse("qa", "judge_score", ">=3.5").value == 3.5  # not a proportion
 
 
 @pytest.mark.parametrize("spec", ["0.85", "=>0.8", "==1", ">= x", "", 0.85, True])

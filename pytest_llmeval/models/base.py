@@ -42,14 +42,30 @@ class Completion:
 
 class ModelError(Exception):
     """A failed model call. ``retryable`` errors (429, 5xx, timeouts, lost connections) are
-    retried by the engine, honouring ``retry_after`` (seconds) when the server sent one."""
+    retried by the engine, honouring ``retry_after`` (seconds) when the server sent one.
+
+    ``status`` is the HTTP status when there was one; ``timeout`` marks a request that got
+    no answer in time. ``fatal`` is set when the run cannot go on: ``"rejected"`` (the
+    server refuses this configuration: a bad key, an unknown model, a parameter it rejects)
+    or ``"outage"`` (the server is down or stopped answering).
+    """
 
     def __init__(
-        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+        timeout: bool = False,
+        fatal: str | None = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status
+        self.timeout = timeout
+        self.fatal = fatal
 
 
 class Model(Protocol):

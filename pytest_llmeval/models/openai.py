@@ -109,15 +109,22 @@ class OpenAIModel:
                 f"HTTP {status} from {self.base_url}: {_message(exc)}",
                 retryable=status in (408, 409, 429) or status >= 500,
                 retry_after=retry_after(exc.response.headers),
+                status=status,
             ) from None
         except openai.APITimeoutError as exc:
-            # The aiohttp transport reports a refused connection as a connect timeout too,
-            # so say what actually happened when the cause is known.
+            # The aiohttp transport reports a refused connection as a connect timeout, so
+            # say what actually happened when the cause is known.
             cause = exc.__cause__
+            if cause is not None and "connect" in type(cause).__name__.lower():
+                raise ModelError(
+                    f"cannot connect to {self.base_url}: {one_line(str(cause))}", retryable=True
+                ) from None
             why = f"{type(cause).__name__}: {cause}" if cause else "no response"
             raise ModelError(
-                f"timed out ({self.settings.timeout:g}s limit) at {self.base_url}: {why}",
+                f"no answer within the {self.settings.timeout:g} s request timeout from "
+                f"{self.base_url} ({one_line(why)})",
                 retryable=True,
+                timeout=True,
             ) from None
         except openai.APIConnectionError as exc:
             raise ModelError(
@@ -173,9 +180,34 @@ def retry_after(headers: Any) -> float | None:
 
 
 def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
-    return str(exc.message)[:300]
+    """The server's own reason, on one line: OpenAI and llama.cpp put it in
+    ``error.message``, vLLM in ``message``, TGI and Ollama in ``error`` (a string), FastAPI
+    servers such as ``transformers serve`` in ``detail``; else the body's text."""
+    reason = server_reason(exc.body)
+    if reason is None:
+        try:
+            reason = exc.response.text
+        except Exception:  # a streamed body that cannot be read again
+            reason = None
+    return one_line(reason or str(exc.message))
+
+
+def server_reason(body: Any) -> str | None:
+    if isinstance(body, str):
+        return body or None
+    if not isinstance(body, dict):
+        return None
+    err = body.get("error")
+    if isinstance(err, dict):
+        err = err.get("message") or err.get("detail")
+    for value in (err, body.get("message"), body.get("detail")):
+        if isinstance(value, str) and value:
+            return value
+        if isinstance(value, list) and value:  # FastAPI validation errors
+            return "; ".join(str(v.get("msg", v)) if isinstance(v, dict) else str(v) for v in value)
+    return None
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,271 @@
+"""What a run means: which thresholds apply, whether they could be checked, and the run's
+status, verdict and exit code. Pure: no pytest, shared by the plugin and the ``llmeval``
+command.
+
+Three outcomes are kept apart, because CI must act differently on each:
+
+- a **miss**: a sample below its pass mark. In a gated task it is part of the statistics,
+  not a failure; the thresholds decide.
+- an **outage**: samples could not be evaluated (the model or the judge failed after
+  retries, a scorer raised, the server stopped answering). Beyond the error budget the run
+  is *not evaluated*: exit 6, status ``errored``, never a baseline. Retrying may help.
+- a **regression** or a failed threshold: the verdict, exit 1.
+
+A server that rejects the configuration itself (a bad key, an unknown model, a parameter it
+refuses) is a usage error: exit 4, also ``errored``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmeval.thresholds import Threshold, Verdict
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 2
+EXIT_USAGE = 4
+EXIT_NOT_EVALUATED = 6
+
+PASSED, FAILED, NOT_EVALUATED = "passed", "failed", "not evaluated"
+
+# Metrics every suite has, whatever its scorers.
+RUN_METRICS = frozenset(
+    {
+        "accuracy",
+        "error_rate",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "prompt_tokens_total",
+        "completion_tokens_total",
+        "contamination_rate",
+    }
+)
+
+
+# ...and every judged suite (plus judge_<dimension> per rubric dimension).
+JUDGE_METRICS = frozenset(
+    {
+        "judge_score",
+        "invalid_judge_rate",
+        "injection_flag_rate",
+        "judge_latency_p50_ms",
+        "judge_latency_p95_ms",
+        "judge_prompt_tokens_total",
+        "judge_completion_tokens_total",
+    }
+)
+
+
+def never_produced(
+    verdicts: Iterable[Verdict],
+    values: Mapping[str, Mapping[str, float | None]],
+    rows: Iterable[Mapping[str, Any]],
+) -> list[Verdict]:
+    """Verdicts on a metric that nothing in the run could have produced: a name recorded by
+    no sample (``llmeval_record`` in a marked test is only known once it ran). A metric that
+    exists but has no value (every sample errored) is not one of these: it fails."""
+    seen = set(RUN_METRICS) | JUDGE_METRICS
+    for r in rows:
+        for name, score in (r.get("scores") or {}).items():
+            seen.add(score.get("metric", name) if isinstance(score, Mapping) else name)
+    return [
+        v
+        for v in verdicts
+        if v.value is None
+        and v.threshold.task in values
+        and v.threshold.metric not in seen
+        and not v.threshold.metric.startswith("judge_")
+    ]
+
+
+class GateError(ValueError):
+    """A threshold or margin that cannot be checked; a usage error (exit 4)."""
+
+
+def merge(
+    suite_layer: Iterable[Threshold],
+    project_layer: Iterable[Threshold],
+    judged: Iterable[str] = (),
+) -> dict[tuple[str, str], Threshold]:
+    """Suite thresholds overridden per (task, metric) by the project's (pyproject, ini,
+    command line). A judged, gated task also gets ``invalid_judge_rate <= 0.02`` unless it
+    sets its own: a judge that cannot grade must not let the gate pass. (Errored samples
+    are the error budget's, see :func:`decide`.)"""
+    merged: dict[tuple[str, str], Threshold] = {}
+    for layer in (suite_layer, project_layer):
+        for t in layer:
+            merged[(t.task, t.metric)] = t
+    for task in {t for t, _ in merged} & set(judged):
+        merged.setdefault(
+            (task, "invalid_judge_rate"),
+            Threshold(task, "invalid_judge_rate", "<=", 0.02, "default"),
+        )
+    return merged
+
+
+def check_names(
+    thresholds: Iterable[Threshold],
+    margins: Iterable[Any],
+    suites: Mapping[str, frozenset[str] | None],
+) -> tuple[list[str], list[str]]:
+    """Thresholds and margins against the collected suites: ``suites`` maps each suite name
+    to the metrics it can produce (None: any, as a marked test may ``llmeval_record``).
+
+    Returns ``(errors, notes)``: a name that cannot exist is an error; a project threshold
+    (pyproject or ini) for a suite that was not collected this session is only a note,
+    since running a subset of the suites is normal.
+    """
+    errors: list[str] = []
+    notes: list[str] = []
+    known = ", ".join(sorted(suites)) or "none"
+    for t in thresholds:
+        where = f"{t.source}: " if t.source else ""
+        if t.task not in suites:
+            msg = f"threshold {t.task}.{t.metric}{t}: no collected suite is named {t.task!r}"
+            if t.source == "--llmeval-threshold":
+                errors.append(f"{where}{msg} (collected: {known}{_did_you_mean(t.task, suites)})")
+            else:
+                notes.append(f"{where}{msg}; not checked this run")
+            continue
+        problem = _unknown_metric(t.metric, suites[t.task])
+        if problem:
+            errors.append(f"{where}threshold {t.task}.{t.metric}{t}: {problem}")
+    for m in margins:
+        tasks = [m.task] if m.task else list(suites)
+        if m.task and m.task not in suites:
+            errors.append(
+                f"--llmeval-fail {m}: no collected suite is named {m.task!r} "
+                f"(collected: {known}{_did_you_mean(m.task, suites)})"
+            )
+            continue
+        producible = [suites[t] for t in tasks]
+        if m.metric in ("accuracy", "error_rate", "latency_ms"):
+            continue
+        if producible and all(_unknown_metric(m.metric, p) for p in producible):
+            errors.append(f"--llmeval-fail {m}: {_unknown_metric(m.metric, producible[0])}")
+    return errors, notes
+
+
+def _unknown_metric(metric: str, producible: frozenset[str] | None) -> str | None:
+    if producible is None or metric in producible:
+        return None
+    return (
+        f"no such metric {metric!r} (this suite produces: {', '.join(sorted(producible))}"
+        f"{_did_you_mean(metric, producible)})"
+    )
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """How the session went, as the decision needs it (controller side)."""
+
+    exitstatus: int  # pytest's own, before the gate
+    interrupted: bool  # Ctrl-C (not a stop of our own)
+    stopped_early: bool  # -x / --maxfail
+    collect_errors: int = 0
+    crashed: int = 0  # xdist workers that died
+    other_failures: int = 0  # failed tests that are not eval samples
+    samples: int = 0  # rows recorded (resumed rows included)
+    planned: int = 0  # samples the suites hold, as far as known
+    errors: Mapping[str, int] = field(default_factory=dict)  # error items per task
+    budget_errors: int = 0  # what the error budget counts: failed calls, raising scorers
+    misses: Mapping[str, int] = field(default_factory=dict)
+    gated: frozenset[str] = frozenset()
+    stop: Mapping[str, Any] | None = None  # the engine's: {kind, reason, since}
+    error_reason: str | None = None  # the most common error's message
+    errors_since: float | None = None
+    max_error_rate: float = 0.0
+    strict: bool = False
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # complete | interrupted | incomplete | errored
+    partial: bool
+    verdict: str | None  # passed | failed | not evaluated; None when nothing was gated
+    exitstatus: int
+    reason: str | None = None  # one line: why not evaluated, interrupted or incomplete
+
+
+def decide(
+    facts: Facts,
+    verdicts: Iterable[Verdict] = (),
+    regressed: bool = False,
+) -> Decision:
+    """The run's status, verdict and exit code."""
+    verdicts = list(verdicts)
+    errored = facts.budget_errors
+    if facts.stop is not None:
+        kind = facts.stop.get("kind")
+        code = EXIT_USAGE if kind == "rejected" else EXIT_NOT_EVALUATED
+        return Decision("errored", True, NOT_EVALUATED, code, _stop_line(facts))
+    if facts.interrupted:
+        return Decision("interrupted", True, None, EXIT_INTERRUPTED, "interrupted (Ctrl-C)")
+    if errored and errored > facts.max_error_rate * max(facts.samples, 1):
+        return Decision(
+            "errored", facts.partial, NOT_EVALUATED, EXIT_NOT_EVALUATED, _error_line(facts)
+        )
+    if facts.exitstatus not in (EXIT_OK, EXIT_FAILED):
+        return Decision("incomplete", True, None, facts.exitstatus, None)
+    incomplete = facts.collect_errors or facts.crashed or facts.stopped_early
+    status = "incomplete" if incomplete else "complete"
+    reason = None
+    if facts.collect_errors:
+        reason = f"{facts.collect_errors} collection error(s)"
+    elif facts.crashed:
+        reason = f"{facts.crashed} xdist worker(s) crashed"
+    elif facts.stopped_early:
+        reason = "stopped early (-x / --maxfail)"
+    ungated = any(
+        facts.misses.get(t) or facts.errors.get(t)
+        for t in set(facts.misses) | set(facts.errors)
+        if t not in facts.gated
+    )
+    strict = facts.strict and sum(facts.misses.values()) > 0
+    gate_failed = any(not v.passed for v in verdicts) or regressed
+    failed = (
+        facts.other_failures > 0 or facts.collect_errors > 0 or ungated or strict or gate_failed
+    )
+    verdict = (FAILED if gate_failed or strict else PASSED) if verdicts or regressed else None
+    return Decision(
+        status,
+        facts.partial or bool(incomplete),
+        verdict,
+        EXIT_FAILED if failed else EXIT_OK,
+        reason,
+    )
+
+
+def _clock(t: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) if t else "the start"
+
+
+def _stop_line(facts: Facts) -> str:
+    stop = facts.stop or {}
+    errored = facts.budget_errors
+    not_run = max(0, facts.planned - facts.samples)
+    counts = f"{errored} of {max(facts.planned, facts.samples)} samples errored"
+    if not_run:
+        counts += f" and {not_run} were not run"
+    return f"{counts}: {stop.get('reason')} (since {_clock(stop.get('since'))})"
+
+
+def _error_line(facts: Facts) -> str:
+    errored = facts.budget_errors
+    budget = f"{facts.max_error_rate:.0%}" if facts.max_error_rate else "none"
+    return (
+        f"{errored} of {facts.samples} samples errored (error budget: {budget}): "
+        f"{facts.error_reason or 'see the error items'} (since {_clock(facts.errors_since)})"
+    )

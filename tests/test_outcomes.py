@@ -312,6 +312,35 @@ def test_a_server_that_never_answers_ends_at_the_first_timeout(project: EvalProj
     assert project.server.stats()["requests"] <= 4  # the first burst only
 
 
+def test_under_xdist_an_outage_stops_every_worker_and_is_recorded(project: EvalProject) -> None:
+    project.qa_suite(40, extra=GATED)
+    project.server.configure(hang=True)
+    result = project.run("-n", "2", "--llmeval-timeout", "2")
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(lines("llmeval NOT EVALUATED (exit 6): *no answer from *"))
+    run = project.runs()[-1]  # written by the controller as soon as a worker sent its plan
+    assert (run["status"], run["verdict"]) == ("errored", "not evaluated")
+
+
+def test_resume_under_xdist(project: EvalProject) -> None:
+    records = project.qa_suite(30, extra=GATED)
+    script = answers(records)
+    for key in list(script["replies"])[20:]:
+        script["replies"][key] = {"status": 500, "message": "overloaded"}
+    project.server.configure(script=script)
+    result = project.run("-n", "2", "--llmeval-max-retries", "0", "--llmeval-cache", "off")
+    assert result.ret == 6 and project.runs()[-1]["status"] == "errored"
+    scored = project.query("SELECT COUNT(*) FROM results WHERE passed IS NOT NULL")[0][0]
+    assert scored >= 1
+    project.server.reset()
+    project.server.configure(script=answers(records))
+    result = project.run("-n", "2", "--llmeval-resume", "latest", "--llmeval-cache", "off")
+    assert result.ret == 0
+    assert project.server.stats()["requests"] == 30 - scored  # only what was not scored
+    run = project.runs()[-1]
+    assert (run["status"], run["n_results"], run["resumed"]) == ("complete", 30, 1)
+
+
 def test_a_server_that_stops_answering_ends_after_the_stall_timeout(project: EvalProject) -> None:
     project.qa_suite(100, extra=GATED)
     project.server.configure(hang_after=30)

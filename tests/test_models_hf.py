@@ -221,6 +221,27 @@ def test_a_model_behind_transformers_serve(project: EvalProject, tiny: dict[str,
         assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 4, result.stdout.str()
         rows = project.results()
         assert all(r["completion_tokens"] and r["error"] is None for r in rows)
+        # the server's own reason, from its real error body ({"detail": ...}), and a
+        # configuration it rejects on every request ends the run at once (exit 4)
+        result = project.pytester.runpytest(
+            "--model",
+            "openai/not-the-served-model",
+            "--llmeval-base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--llmeval-db",
+            str(project.db),
+            "-p",
+            "no:cacheprovider",
+        )
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+        result.stdout.fnmatch_lines(
+            [
+                "*HTTP 400 from http://127.0.0.1:*/v1: Server is pinned to '*'; requested "
+                "'not-the-served-model'.*"
+            ]
+        )
+        errors = [r["error"] for r in project.results() if r["error"]]
+        assert errors and "Server is pinned to" in errors[0]
     finally:
         server.terminate()
         server.wait(timeout=20)

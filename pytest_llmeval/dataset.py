@@ -29,6 +29,13 @@ class Sample:
     fields: Mapping[str, Any]
     source: str
     line: int
+    expected_key: str | None = None  # the field holding the expected answer (the suite's)
+
+    @property
+    def expected(self) -> Any:
+        """The expected answer: the field the suite names with ``expected:`` (by default
+        the task's: ``expected_answer``, ``expected_output``), or None."""
+        return None if self.expected_key is None else self.fields.get(self.expected_key)
 
     def __getitem__(self, key: str) -> Any:
         return self.fields[key]
@@ -59,10 +66,14 @@ _cache: dict[tuple[Any, ...], tuple[tuple[Sample, ...], str]] = {}
 
 
 def load_jsonl(
-    path: Path, task: str, required: Sequence[FieldSpec] = (), display: str | None = None
+    path: Path,
+    task: str,
+    required: Sequence[FieldSpec] = (),
+    display: str | None = None,
+    expected_key: str | None = None,
 ) -> tuple[Sample, ...]:
     """Read and validate a JSONL dataset; raise DatasetError on the first bad line."""
-    return _load(path, task, tuple(required), display)[0]
+    return _load(path, task, tuple(required), display, expected_key)[0]
 
 
 def file_hash(path: Path) -> str:
@@ -71,7 +82,11 @@ def file_hash(path: Path) -> str:
 
 
 def _load(
-    path: Path, task: str, required: tuple[FieldSpec, ...], display: str | None
+    path: Path,
+    task: str,
+    required: tuple[FieldSpec, ...],
+    display: str | None,
+    expected_key: str | None = None,
 ) -> tuple[tuple[Sample, ...], str]:
     name = display or str(path)
     try:
@@ -84,6 +99,7 @@ def _load(
         tuple(f.name for f in required),
         stat.st_mtime_ns,
         stat.st_size,
+        expected_key,
     )
     if key in _cache:
         return _cache[key]
@@ -102,7 +118,7 @@ def _load(
                 ) from None
             if not raw.strip():
                 continue
-            samples.append(_parse_line(raw, name, lineno, task, required, seen))
+            samples.append(_parse_line(raw, name, lineno, task, required, seen, expected_key))
     if not samples:
         raise DatasetError(f"{name}: dataset is empty")
     result = (tuple(samples), file_hash(path))
@@ -117,6 +133,7 @@ def _parse_line(
     task: str,
     required: tuple[FieldSpec, ...],
     seen: dict[str, int],
+    expected_key: str | None = None,
 ) -> Sample:
     where = f"{name}:{lineno}"
     try:
@@ -145,7 +162,54 @@ def _parse_line(
             wanted = " or ".join(_json_type(t) for t in spec.types)
             got = _json_type(type(record[spec.name]))
             raise DatasetError(f"{where}: field {spec.name!r} must be {wanted}, got {got}")
-    return Sample(sid, task, record, name, lineno)
+    return Sample(sid, task, record, name, lineno, expected_key)
+
+
+def check_fields(samples: Sequence[Sample], needs: Sequence[FieldNeed]) -> None:
+    """Every field a suite reads, in every sample: the first line that lacks one (or has
+    the wrong type) is named; a field that *no* sample has is the suite's mistake (a typo in
+    a placeholder or in ``expected:``) when the suite itself asked for it."""
+    import difflib
+
+    for need in needs:
+        missing = [s for s in samples if need.name not in s.fields]
+        if missing and len(missing) == len(samples) and need.origin:
+            known = sorted({k for s in samples[:50] for k in s.fields})
+            close = difflib.get_close_matches(need.name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {need.show(close[0], short=True)}?" if close else ""
+            raise DatasetError(
+                f"{need.origin}: {need.show(need.name)} is not a field of "
+                f"{samples[0].source} (its fields: {', '.join(known)}){hint}"
+            )
+        if missing:
+            s = missing[0]
+            raise DatasetError(f"{s.source}:{s.line}: field {need.name!r} missing ({need.why})")
+        if need.types != (object,):
+            for s in samples:
+                value = s.fields[need.name]
+                if not isinstance(value, need.types):
+                    wanted = " or ".join(_json_type(t) for t in need.types)
+                    raise DatasetError(
+                        f"{s.source}:{s.line}: field {need.name!r} must be {wanted}, got "
+                        f"{_json_type(type(value))} ({need.why})"
+                    )
+
+
+@dataclass(frozen=True)
+class FieldNeed:
+    """A field a suite reads, why, and where the suite asked for it (``file:line: field
+    'prompt.user'``), if the suite file itself did."""
+
+    name: str
+    types: tuple[type, ...]
+    why: str
+    origin: str | None = None
+    placeholder: bool = False
+
+    def show(self, name: str, short: bool = False) -> str:
+        if self.placeholder:
+            return f"{{{name}}}" if short else f"placeholder {{{name}}}"
+        return repr(name)
 
 
 def _json_type(t: type) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,9 +18,16 @@ from typing import Any
 
 import yaml
 
-from pytest_llmeval.dataset import DatasetError, FieldSpec, Sample, load_jsonl, select
+from pytest_llmeval.dataset import (
+    DatasetError,
+    FieldNeed,
+    Sample,
+    check_fields,
+    load_jsonl,
+    select,
+)
 from pytest_llmeval.models.base import GenerateParams
-from pytest_llmeval.scorers.base import ScorerInfo, get_scorer
+from pytest_llmeval.scorers.base import EXPECTED, ScorerInfo, get_scorer
 from pytest_llmeval.tasks import TASKS, Prompt
 from pytest_llmeval.thresholds import Threshold, ThresholdError
 from pytest_llmeval.yamlines import key_lines
@@ -33,6 +41,7 @@ SUITE_SCHEMA: dict[str, Any] = {
         "task": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]+$"},
         "dataset": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
+        "expected": {"type": "string", "minLength": 1},
         "prompt": {
             "type": "object",
             "required": ["user"],
@@ -79,6 +88,9 @@ SUITE_SCHEMA: dict[str, Any] = {
 }
 
 
+_checked: set[tuple[Any, ...]] = set()  # (dataset, needs) pairs already checked
+
+
 @dataclass(frozen=True)
 class Suite:
     """A resolved suite: everything needed to turn samples into requests and scores."""
@@ -100,6 +112,43 @@ class Suite:
     model_thresholds: tuple[tuple[str, tuple[Threshold, ...]], ...] = ()
     # a marked test may add scores of its own (``llmeval_record``): any metric may appear
     open_metrics: bool = False
+    # where the suite file asked for what (key path -> "file:line: field 'key'"), so a
+    # field no sample has is blamed on the suite's typo, not on the data
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin(self, key: str) -> str | None:
+        return dict(self.origins).get(key)
+
+    def field_needs(self) -> list[FieldNeed]:
+        """Every sample field this suite reads: its prompt's placeholders, its scorers'
+        ``needs`` (``expected`` is the suite's expected field), typed as the task says."""
+        task = TASKS.get(self.task)
+        types = {f.name: f.types for f in task.fields} if task else {}
+        if task and task.expected_field and self.expected_field:
+            types[self.expected_field] = types.pop(task.expected_field, (object,))
+        needs: dict[str, FieldNeed] = {}
+        for name in sorted(self.prompt.fields):
+            own = self.origin("prompt")
+            why = "used by the suite's prompt" if own else f"used by the {self.task} prompt"
+            needs[name] = FieldNeed(name, types.get(name, (object,)), why, own, True)
+        for info in self.scorers:
+            for need in info.needs:
+                if need == EXPECTED:
+                    if self.expected_field is None:
+                        raise DatasetError(
+                            f"{self.source}: scorer {info.name!r} compares with the expected "
+                            "answer: name its field with `expected: FIELD`"
+                        )
+                    name = self.expected_field
+                    why = f"the expected answer, read by scorer {info.name}"
+                    origin = self.origin("expected")
+                    if origin is None:
+                        why += "; name another field with `expected: FIELD`"
+                else:
+                    name, why, origin = need, f"read by scorer {info.name}", None
+                if name not in needs:
+                    needs[name] = FieldNeed(name, types.get(name, (object,)), why, origin)
+        return list(needs.values())
 
     def metrics(self) -> frozenset[str] | None:
         """The metrics this suite can produce (None: any, see ``open_metrics``)."""
@@ -119,13 +168,20 @@ class Suite:
         return self.thresholds
 
     def samples(self, limit: int | None = None, seed: int = 0) -> list[Sample]:
-        """Load and validate the dataset; ``limit`` picks a seeded, stable subset."""
-        task = TASKS.get(self.task)
-        required = list(task.fields) if task else []
-        names = {f.name for f in required}
-        required += [FieldSpec(f, (object,)) for f in sorted(self.prompt.fields - names)]
-        samples = load_jsonl(self.dataset, self.name, required, self.dataset_display)
+        """Load and validate the dataset (every field the suite reads, in every sample);
+        ``limit`` picks a seeded, stable subset."""
+        samples = load_jsonl(
+            self.dataset, self.name, display=self.dataset_display, expected_key=self.expected_field
+        )
+        key = (self.dataset, self.dataset_display, samples[0].source, id(samples), self._needs_key)
+        if key not in _checked:
+            check_fields(samples, self.field_needs())
+            _checked.add(key)
         return select(samples, limit, seed)
+
+    @property
+    def _needs_key(self) -> tuple[Any, ...]:
+        return (self.prompt, self.expected_field, tuple(i.name for i in self.scorers))
 
 
 @dataclass
@@ -169,7 +225,7 @@ def load_suite_file(path: Path, rootdir: Path) -> Suite:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DatasetError(f"{display}{line}: invalid YAML: {problem}") from None
+        raise DatasetError(f"{display}{line}: invalid YAML: {problem}{_hint(text, mark)}") from None
     if not isinstance(located.data, dict):
         raise DatasetError(f"{display}:1: a suite file must be a mapping of settings")
     return build_suite(located.data, display, rootdir, path.parent, located.lines)
@@ -195,14 +251,13 @@ def build_suite(
 
     from jsonschema import Draft202012Validator
 
+    _unknown_keys(spec, SUITE_SCHEMA, [], fail)
     errors = sorted(Draft202012Validator(SUITE_SCHEMA).iter_errors(spec), key=lambda e: e.path)
     if errors:
         err = errors[0]
         if err.validator == "required":
             missing = err.message.split("'")[1]
             raise fail([*list(err.path), missing], "missing")
-        if err.validator == "additionalProperties":
-            raise fail(list(err.path), err.message)
         raise fail(list(err.path), err.message)
 
     task_name = spec["task"]
@@ -264,6 +319,13 @@ def build_suite(
     dataset = _resolve(spec["dataset"], rootdir, base_dir)
     if not dataset.is_file():
         raise fail(["dataset"], f"file not found: {spec['dataset']}")
+    # the field with the expected answer: `expected:`, else the task's (a task of your own:
+    # expected_answer, what the built-in QA scorers read)
+    expected = spec.get("expected") or (task.expected_field if task else "expected_answer")
+    origins = []
+    for key, path in (("prompt", ("prompt", "user")), ("expected", ("expected",))):
+        if key in spec:
+            origins.append((key, str(fail(list(path), "")).rsplit(": ", 1)[0]))
     return Suite(
         name=name,
         task=task_name,
@@ -273,12 +335,47 @@ def build_suite(
         params=params,
         scorers=tuple(scorers),
         pass_on=pass_on,
-        expected_field=task.expected_field if task else spec.get("expected_field"),
+        expected_field=expected,
+        origins=tuple(origins),
         thresholds=thresholds,
         source=where,
         judge=judge,
         model_thresholds=by_model,
     )
+
+
+def _unknown_keys(spec: Any, schema: Mapping[str, Any], path: list[Any], fail: Any) -> None:
+    """A key the schema does not know, on its own line, with the closest known key: a typo
+    such as ``threshholds`` must not read as a problem on line 1."""
+    import difflib
+
+    if not isinstance(spec, Mapping) or schema.get("additionalProperties") is not False:
+        return
+    known = schema.get("properties", {})
+    for key in spec:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise fail(
+                [*path, key],
+                f"unknown key ({hint}known: {', '.join(sorted(known))})",
+            )
+        sub = known[key]
+        if sub.get("type") == "object":
+            _unknown_keys(spec[key], sub, [*path, key], fail)
+
+
+def _hint(text: str, mark: Any) -> str:
+    """A bare comparison (``accuracy: >=0.7``) starts a YAML block scalar: say to quote it."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if re.search(r":\s*[<>]=?\s*[-+.\d]", line):
+        key = line.split(":")[0].strip().strip("{ ")
+        value = line.split(":", 1)[1].strip().rstrip("}, ")
+        return f" (quote a comparison in YAML: {key}: '{value}')"
+    return ""
 
 
 def _judge(spec: Any, rootdir: Path, base_dir: Path, fail: Any) -> Any:

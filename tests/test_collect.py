@@ -24,7 +24,8 @@ def _bad_dataset(project: EvalProject, line3: str) -> pytest.RunResult:
         ('{"id": "q9", "question": ', "data/qa.jsonl:3: invalid JSON: Expecting value (col 26)"),
         (
             '{"id": "q9", "question": "?", "context": "c"}',
-            "data/qa.jsonl:3: field 'expected_answer' missing",
+            "data/qa.jsonl:3: field 'expected_answer' missing (the expected answer, read by "
+            "scorer qa_exact_match; name another field with `expected: FIELD`)",
         ),
         (
             '{"id": "q000", "question": "?", "context": "c", "expected_answer": "a"}',
@@ -40,7 +41,8 @@ def _bad_dataset(project: EvalProject, line3: str) -> pytest.RunResult:
         ),
         (
             '{"id": "q9", "question": 7, "context": "c", "expected_answer": "a"}',
-            "data/qa.jsonl:3: field 'question' must be a string, got a number",
+            "data/qa.jsonl:3: field 'question' must be a string, got a number (used by the qa "
+            "prompt)",
         ),
         ("[1, 2]", "data/qa.jsonl:3: expected a JSON object, got list"),
     ],
@@ -77,7 +79,9 @@ def test_malformed_data_is_one_line_collection_error(
         ),
         (
             "task: qa\ndataset: data/qa.jsonl\nscorer: [qa_f1]\n",
-            "evals/eval_qa.yaml:1: Additional properties are not allowed ('scorer' was unexpected)",
+            "evals/eval_qa.yaml:3: field 'scorer': unknown key (did you mean 'scorers'? known: "
+            "dataset, description, expected, judge, model_thresholds, name, params, pass_on, "
+            "prompt, scorers, task, thresholds)",
         ),
         (
             "task: poetry\ndataset: data/qa.jsonl\n",
@@ -141,9 +145,12 @@ def test_prompt_field_missing_from_a_sample(project: EvalProject) -> None:
     (project.path / "evals").mkdir()
     (project.path / "evals" / "eval_x.yaml").write_text(
         "task: upper\ndataset: data/t.jsonl\nprompt:\n  user: 'Say {word}'\nscorers: [qa_f1]\n"
+        "expected: word\n"
     )
     result = project.run()
-    result.stdout.fnmatch_lines(lines("data/t.jsonl:2: field 'word' missing"))
+    result.stdout.fnmatch_lines(
+        lines("data/t.jsonl:2: field 'word' missing (used by the suite's prompt)")
+    )
 
 
 def test_selection_k_m_lf_and_partial_runs(project: EvalProject) -> None:

@@ -44,20 +44,26 @@ class ScorerInfo:
     name: str
     fn: Scorer
     metric: str
+    needs: tuple[str, ...] = ()  # sample fields it reads; "expected": the suite's expected
 
 
 SCORERS: dict[str, ScorerInfo] = {}
+EXPECTED = "expected"  # in ``needs``: the field the suite names with ``expected:``
 
 
-def scorer(name: str, *, metric: str | None = None) -> Callable[[Scorer], Scorer]:
+def scorer(
+    name: str, *, metric: str | None = None, needs: tuple[str, ...] | list[str] = ()
+) -> Callable[[Scorer], Scorer]:
     """Register ``fn`` under ``name``; suites refer to scorers by this name.
 
     ``metric`` names the aggregate (default: the scorer's own name), so a per-sample
-    ``json_parse`` check can aggregate into ``parse_rate``.
+    ``json_parse`` check can aggregate into ``parse_rate``. ``needs`` lists the sample
+    fields the scorer reads, checked in every sample at collection; ``"expected"`` means
+    the suite's expected answer (``sample.expected``), whichever field that is.
     """
 
     def register(fn: Scorer) -> Scorer:
-        SCORERS[name] = ScorerInfo(name, fn, metric or name)
+        SCORERS[name] = ScorerInfo(name, fn, metric or name, tuple(needs))
         return fn
 
     return register

@@ -278,6 +278,11 @@ def _json_kind(value: Any) -> str:
     return "null"
 
 
+def _expected(sample: Sample) -> Any:
+    """The suite's expected field (``expected:``), by default ``expected_output``."""
+    return sample.expected if sample.expected_key else sample["expected_output"]
+
+
 @functools.lru_cache(maxsize=128)
 def _validator(schema_json: str) -> Draft202012Validator:
     from jsonschema import Draft202012Validator
@@ -295,7 +300,7 @@ def json_parse(sample: Sample, completion: Completion) -> Score:
     return Score(1.0, True, f"parsed ({how})", {"method": how})
 
 
-@scorer("json_schema", metric="schema_valid_rate")
+@scorer("json_schema", metric="schema_valid_rate", needs=("schema",))
 def json_schema(sample: Sample, completion: Completion) -> Score:
     from jsonschema.exceptions import best_match
 
@@ -309,12 +314,12 @@ def json_schema(sample: Sample, completion: Completion) -> Score:
     return Score(0.0, False, _truncate(f"{error.json_path}: {error.message}", _EXPLAIN_MAX))
 
 
-@scorer("json_exact_match", metric="exact_match")
+@scorer("json_exact_match", metric="exact_match", needs=("expected",))
 def json_exact_match(sample: Sample, completion: Completion) -> Score:
     obj, how = _parsed_object(completion)
     if obj is None:
         return Score(0.0, False, _truncate(how, _EXPLAIN_MAX))
-    expected = sample["expected_output"]
+    expected = _expected(sample)
     if canonical(obj) == canonical(expected):
         return Score(1.0, True)
     return Score(0.0, False, diff_summary(obj, expected))
@@ -322,7 +327,7 @@ def json_exact_match(sample: Sample, completion: Completion) -> Score:
 
 def _field_score(sample: Sample, completion: Completion, which: str) -> Score:
     obj, how = _parsed_object(completion)
-    expected = sample["expected_output"]
+    expected = _expected(sample)
     if obj is None:
         counts = FieldScores(0, 0, len(flatten(expected)))
         meta = counts.as_dict() | {"precision": 0.0, "recall": 0.0, "f1": 0.0}
@@ -336,16 +341,16 @@ def _field_score(sample: Sample, completion: Completion, which: str) -> Score:
     return Score(value, None, _truncate(explanation, _EXPLAIN_MAX), counts.as_dict())
 
 
-@scorer("json_field_f1", metric="field_f1")
+@scorer("json_field_f1", metric="field_f1", needs=("expected",))
 def json_field_f1(sample: Sample, completion: Completion) -> Score:
     return _field_score(sample, completion, "f1")
 
 
-@scorer("json_field_precision", metric="field_precision")
+@scorer("json_field_precision", metric="field_precision", needs=("expected",))
 def json_field_precision(sample: Sample, completion: Completion) -> Score:
     return _field_score(sample, completion, "precision")
 
 
-@scorer("json_field_recall", metric="field_recall")
+@scorer("json_field_recall", metric="field_recall", needs=("expected",))
 def json_field_recall(sample: Sample, completion: Completion) -> Score:
     return _field_score(sample, completion, "recall")

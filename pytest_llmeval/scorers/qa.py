@@ -61,8 +61,9 @@ def contains_answer(prediction: str, answer: str) -> bool:
 
 
 def acceptable_answers(sample: Sample) -> list[str]:
-    """``expected_answer`` as a non-empty list of strings (scalars are converted with str)."""
-    raw: Any = sample["expected_answer"]
+    """The expected answer (``expected_answer``, or the suite's ``expected:`` field) as a
+    non-empty list of strings (scalars are converted with str)."""
+    raw: Any = sample.expected if sample.expected_key else sample["expected_answer"]
     answers = list(raw) if isinstance(raw, Sequence) and not isinstance(raw, str) else [raw]
     if not answers:
         raise ValueError(f"sample {sample.id!r}: expected_answer is an empty list")
@@ -82,7 +83,7 @@ def _miss(answers: list[str], output: str) -> str:
     return f"expected {expected}, got {_show(output)}"
 
 
-@scorer("qa_exact_match", metric="exact_match")
+@scorer("qa_exact_match", metric="exact_match", needs=("expected",))
 def qa_exact_match(sample: Sample, completion: Completion) -> Score:
     answers = acceptable_answers(sample)
     pred = normalize_answer(completion.text)
@@ -92,7 +93,7 @@ def qa_exact_match(sample: Sample, completion: Completion) -> Score:
     return Score(0.0, False, _miss(answers, completion.text))
 
 
-@scorer("qa_f1", metric="f1")
+@scorer("qa_f1", metric="f1", needs=("expected",))
 def qa_f1(sample: Sample, completion: Completion) -> Score:
     answers = acceptable_answers(sample)
     best = max(((token_f1(completion.text, a), a) for a in answers), key=lambda t: t[0][2])
@@ -102,7 +103,7 @@ def qa_f1(sample: Sample, completion: Completion) -> Score:
     return Score(f1, None, explanation, meta)
 
 
-@scorer("qa_contains", metric="contains")
+@scorer("qa_contains", metric="contains", needs=("expected",))
 def qa_contains(sample: Sample, completion: Completion) -> Score:
     answers = acceptable_answers(sample)
     for answer in answers:

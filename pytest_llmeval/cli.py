@@ -1,6 +1,6 @@
 """The ``llmeval`` command: work with stored runs outside pytest (never imports pytest).
 
-    llmeval runs [--model SUBSTR] [--status STATUS] [-n N]
+    llmeval runs [--model SUBSTR] [--status STATUS] [--verdict V] [--exit CODE] [-n N]
     llmeval show RUN [--worst N]
     llmeval compare BASELINE CANDIDATE [--fail accuracy:-2%] [--alpha 0.05] [--md PATH]
     llmeval export RUN --format csv|json|prometheus [-o PATH]
@@ -25,6 +25,9 @@ from pytest_llmeval.compare import MarginError
 from pytest_llmeval.results import DEFAULT_DB, Results, Run
 from pytest_llmeval.storage import StoreError
 
+STATUSES = ("running", "complete", "interrupted", "incomplete", "aborted", "errored")
+VERDICTS = ("passed", "failed", "not evaluated")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmeval", description="Work with stored eval runs.")
@@ -35,7 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list stored runs, newest first")
     runs.add_argument("--model", help="only runs whose model spec contains this")
-    runs.add_argument("--status", help="only runs with this status (complete, interrupted...)")
+    runs.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    runs.add_argument(
+        "--verdict",
+        choices=VERDICTS,
+        help="only runs whose gate gave this verdict ('not evaluated': samples errored)",
+    )
+    runs.add_argument(
+        "--exit", dest="exitstatus", type=int, metavar="CODE", help="only runs that exited so"
+    )
     runs.add_argument("-n", "--limit", type=int, default=20)
     runs.add_argument("--full", action="store_true", help="only runs that are not partial")
     runs.add_argument("--ids", action="store_true", help="print run ids only, one per line")
@@ -131,23 +142,36 @@ def cmd_runs(results: Results, args: argparse.Namespace) -> int:
     import socket
 
     results.store.sweep_stale(socket.gethostname())  # a killed job's run shows as aborted
-    runs = results.runs(None if args.full else args.limit, model=args.model, status=args.status)
+    runs = results.runs(
+        None if args.full else args.limit,
+        model=args.model,
+        status=args.status,
+        verdict=args.verdict,
+        exitstatus=args.exitstatus,
+    )
     if args.full:
         runs = [r for r in runs if not r.partial][: args.limit]
     if args.ids:
         print("\n".join(r.id for r in runs))
         return 0
     if not runs:
-        print("no runs")
+        print("no runs" + (" match" if args.status or args.verdict or args.model else ""))
         return 0
-    print(f"{'run':24}  {'status':11}  {'n':>6}  {'model':32}  started")
+    print(
+        f"{'run':24}  {'status':11}  {'verdict':13}  {'exit':>4}  {'n':>6}  {'model':32}  started"
+    )
     for r in runs:
         status = r.status + ("*" if r.partial else "")
+        code = "" if r.exitstatus is None else str(r.exitstatus)
         print(
-            f"{r.id:24}  {status:11}  {r.n_results:>6}  {str(r.model)[:32]:32}  {r.started_at[:19]}"
+            f"{r.id:24}  {status:11}  {r.verdict or '-':13}  {code:>4}  {r.n_results:>6}  "
+            f"{str(r.model)[:32]:32}  {r.started_at[:19]}"
         )
     if any(r.partial for r in runs):
         print("* partial: not every sample of every suite ran")
+    reasons = [r for r in runs if r.reason and r.status != "complete"]
+    for r in reasons[:5]:
+        print(f"{r.id}: {r.status}: {r.reason}")
     return 0
 
 
@@ -164,7 +188,9 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
                 why = row["error"] or _first_failure(row)
                 print(f"    {row['sample_id']}: {why}")
         print()
-    if run.verdicts:
+    if run.verdict == "not evaluated":
+        print(f"gate: NOT EVALUATED: {run.reason}")
+    elif run.verdicts:
         failed = [v for v in run.verdicts if not v["passed"]]
         print(
             f"gate: {'FAILED' if failed else 'PASSED'} "
@@ -256,9 +282,11 @@ def _header(run: Run) -> str:
         else ""
     )
     partial = " (partial)" if run.partial else ""
+    code = "" if run.exitstatus is None else f", exit {run.exitstatus}"
+    why = f"\n{run.status}: {run.reason}" if run.reason and run.status != "complete" else ""
     return (
-        f"run {run.id}: {run.status}{partial}, model {run.model}, {run.n_results} samples, "
-        f"started {run.started_at[:19]}{commit}"
+        f"run {run.id}: {run.status}{partial}{code}, model {run.model}, {run.n_results} "
+        f"samples, started {run.started_at[:19]}{commit}{why}"
     )
 
 

@@ -116,6 +116,15 @@ def _ids(ids: Sequence[str], top: int, quote: str = "") -> str:
     return shown + (f" (+{more} more)" if more else "")
 
 
+def _all_ids(ids: Sequence[str], shown: int = 10) -> str:
+    """Every id for a PR comment: the first ten inline, the rest folded away."""
+    head = ", ".join(f"`{i}`" for i in ids[:shown])
+    if len(ids) <= shown:
+        return head
+    rest = ", ".join(f"`{i}`" for i in ids[shown:])
+    return f"{head}<details><summary>and {len(ids) - shown} more</summary>\n\n{rest}\n\n</details>"
+
+
 def _rows(c: Comparison, t: TaskComparison) -> list[tuple[str, ...]]:
     return [
         (
@@ -221,9 +230,9 @@ def to_markdown(comparison: Comparison) -> str:
                 "",
             ]
             if t.pass_to_fail:
-                out.append(f"- pass→fail: {_ids(t.pass_to_fail, c.top, '`')}")
+                out.append(f"- pass→fail: {_all_ids(t.pass_to_fail)}")
             if t.fail_to_pass:
-                out.append(f"- fail→pass: {_ids(t.fail_to_pass, c.top, '`')}")
+                out.append(f"- fail→pass: {_all_ids(t.fail_to_pass)}")
             out += ["", "</details>"]
         if t.not_compared:
             out += ["", f"Not compared (no margin): {', '.join(f'`{m}`' for m in t.not_compared)}."]

@@ -416,6 +416,8 @@ class Runner:
         row["passed"] = not failing
         row["scored_at"] = [started, time.time()]
         item.user_properties.append(("llmeval.passed", row["passed"]))
+        if row.get("expected") is not None:
+            item.user_properties.append(("llmeval.expected", row["expected"]))
         if not failing:
             return None
         return SampleMiss(summary.miss_message(case, row, failing))

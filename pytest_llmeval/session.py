@@ -199,6 +199,16 @@ class EvalSession:
     def suite_collected(self, suite: Suite) -> None:
         self.suites[suite.name] = suite
 
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def pytest_collection_modifyitems_names(self, items: list[pytest.Item]) -> None:
+        """``-k NAME`` selects a suite by its name, for marked tests too (a declarative
+        suite's items carry it already); before -k deselects, hence tryfirst."""
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            case = callspec.params.get("sample") if callspec is not None else None
+            if isinstance(case, Case):
+                item.extra_keyword_matches.add(case.suite.name)
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -475,17 +485,23 @@ class EvalSession:
         if decision.exitstatus != status:
             session.exitstatus = decision.exitstatus
         if decision.verdict in (gate.PASSED, gate.FAILED):
-            for verdict in verdicts:
-                if not verdict.passed and verdict not in unchecked:
-                    self._gate_report(verdict)
+            failures = [
+                self._gate_failure(v) for v in verdicts if not v.passed and v not in unchecked
+            ]
             base = comparison.baseline_label if comparison else ""
-            for task, m in comparison.with_verdict(REGRESSION) if comparison else ():
-                self._failed_report(
+            failures += [
+                (
                     f"{GATE_PREFIX}[baseline:{task}.{m.metric}]",
                     f"[{task}] {m.metric} regressed against baseline {base}: "
                     f"{m.baseline:.4g} -> {m.candidate:.4g} (p={m.p_value:.3g}, margin "
                     f"{m.margin:g})",
                 )
+                for task, m in (comparison.with_verdict(REGRESSION) if comparison else ())
+            ]
+            # the gate's items count as collected, so the progress never passes 100%
+            session.testscollected += len(failures)
+            for nodeid, message in failures:
+                self._failed_report(nodeid, message)
         if comparison is not None and self.options.compare_md is not None:
             self.options.compare_md.parent.mkdir(parents=True, exist_ok=True)
             self.options.compare_md.write_text(to_markdown(comparison), encoding="utf-8")
@@ -537,13 +553,13 @@ class EvalSession:
             out.append(message)
         return out
 
-    def _gate_report(self, verdict: th.Verdict) -> None:
+    def _gate_failure(self, verdict: th.Verdict) -> tuple[str, str]:
         t = verdict.threshold
         value = "missing" if verdict.value is None else f"{verdict.value:.4g}"
         message = f"[{t.task}] {t.metric} {value} does not meet {t} ({t.source})" + (
             f": {verdict.note}" if verdict.note else ""
         )
-        self._failed_report(f"{GATE_PREFIX}[{t.task}.{t.metric}]", message)
+        return f"{GATE_PREFIX}[{t.task}.{t.metric}]", message
 
     def _failed_report(self, nodeid: str, message: str) -> None:
         """A failed gate as a failed item, so JUnit, json-report and the last line agree

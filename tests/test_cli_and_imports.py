@@ -47,20 +47,35 @@ def test_an_api_model_run_never_imports_torch(project: EvalProject) -> None:
 
 
 def test_llmeval_runs_lists_and_filters(project: EvalProject) -> None:
-    project.qa_suite(4, wrong={"q001"})
+    project.qa_suite(4, wrong={"q001"}, extra="thresholds:\n  accuracy: '>=0.5'\n")
     project.run()
     project.run("-k", "q002")
+    project.server.configure(error_rate=1.0, error_codes=[500])
+    project.run("--llmeval-max-retries", "0", "--llmeval-cache", "off")
     cmd = [sys.executable, "-m", "pytest_llmeval.cli", "--db", str(project.db)]
     out = subprocess.run([*cmd, "runs"], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
-    assert lines[0].split() == ["run", "status", "n", "model", "started"]
-    assert "complete*" in lines[1] and " 1 " in lines[1]  # newest first, partial
-    assert "complete " in lines[2] and " 4 " in lines[2]
-    assert "* partial" in lines[-1]
+    assert lines[0].split() == ["run", "status", "verdict", "exit", "n", "model", "started"]
+    # newest first: a run that crashed on its server does not look like a good one
+    assert lines[1].split()[1:6] == ["errored", "not", "evaluated", "6", "4"]
+    assert lines[2].split()[1:5] == ["complete*", "passed", "0", "1"]  # partial
+    assert lines[3].split()[1:5] == ["complete", "passed", "0", "4"]
+    assert "* partial: not every sample of every suite ran" in out
+    assert "errored: 4 of 4 samples errored (error budget: none): HTTP 500" in out
+    for args, n in (
+        (["--verdict", "not evaluated"], 1),
+        (["--verdict", "passed"], 2),
+        (["--exit", "6"], 1),
+        (["--status", "complete", "--full"], 1),
+    ):
+        found = subprocess.run([*cmd, "runs", "--ids", *args], capture_output=True, text=True)
+        assert len(found.stdout.split()) == n, (args, found.stdout)
     out = subprocess.run(
         [*cmd, "runs", "--model", "nomatch"], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "no runs"
+    assert out.strip() == "no runs match"
+    bad = subprocess.run([*cmd, "runs", "--status", "passed"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice: 'passed'" in bad.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "pytest_llmeval.cli", "--db", str(project.path / "nope.db"), "runs"],
         capture_output=True,

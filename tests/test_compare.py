@@ -287,6 +287,16 @@ def test_markdown_has_the_key_parts() -> None:
     assert "</details>" in md
     assert "n=120 pairs can only detect drops of " in md
     assert "points or more with 80% power; the margin is 2 points." in md
+    md2 = to_markdown(
+        compare(*runs(120, 14, 2), baseline_model="openai/a", candidate_model="openai/b")
+    )
+    assert "Baseline `baseline` (model `openai/a`), candidate `candidate` (model `openai/b`)" in md2
+    flipped = next(line for line in md2.splitlines() if line.startswith("- pass→fail: "))
+    # every flipped sample is listed, the ones past ten folded away
+    shown, _ = flipped.split("<details><summary>and 4 more</summary>")
+    assert shown.count("`") == 2 * 10
+    rest = md2.split("<details><summary>and 4 more</summary>")[1].split("</details>")[0]
+    assert rest.count("`") == 2 * 4 and "+4 more" not in md2
 
     base, cand = runs(500, 40, 10)
     md = to_markdown(compare(base, cand))

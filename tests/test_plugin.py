@@ -54,6 +54,8 @@ def test_thresholds_decide_the_exit_code(
     # misses are their own outcome: a letter, a count on the last line, no FAILURES section
     assert result.parseoutcomes() == {"passed": 8, "missed": 2, **({"failed": 1} if ret else {})}
     assert "evals/eval_qa.yaml ...m...m.." in result.stdout.str()
+    # the gate's item counts as collected: the progress never passes 100%
+    assert "%]" in result.stdout.str() and "[110%]" not in result.stdout.str()
     # the miss is told once, in the llmeval summary, not as a FAILURES entry
     assert result.stdout.str().count("[qa] q003 missed (data/qa.jsonl:4)") == 1
     if ret:

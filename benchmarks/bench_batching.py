@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from evalkit import qa_records, write_jsonl  # noqa: E402
 from harness import child_env, format_table, run_child  # noqa: E402
 
-from pytest_llmeval.options import Options  # noqa: E402
+from pytest_llmeval.run.options import Options  # noqa: E402
 
 # The plugin's own default, so the table names the batch size a user gets without the flag.
 DEFAULT_BS = Options.__dataclass_fields__["batch_size"].default

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_llmeval.results import Results
-from pytest_llmeval.storage import Store, new_run_row
+from pytest_llmeval.store.results import Results
+from pytest_llmeval.store.storage import Store, new_run_row
 
 
 def rows(n: int, seed: int, drop: float) -> list[dict[str, object]]:

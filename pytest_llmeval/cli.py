@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval import summary
-from pytest_llmeval.compare import MarginError
-from pytest_llmeval.results import DEFAULT_DB, Results, Run
-from pytest_llmeval.storage import StoreError
+from pytest_llmeval.export import summary
+from pytest_llmeval.gate.baseline import MarginError
+from pytest_llmeval.store.results import DEFAULT_DB, Results, Run
+from pytest_llmeval.store.storage import StoreError
 
 STATUSES = ("running", "complete", "interrupted", "incomplete", "aborted", "errored")
 VERDICTS = ("passed", "failed", "not evaluated")
@@ -203,12 +203,12 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(results: Results, args: argparse.Namespace) -> int:
-    from pytest_llmeval.compare import UNDERPOWERED
-    from pytest_llmeval.compare_report import to_markdown, to_text
+    from pytest_llmeval.export.comparison import to_markdown, to_text
+    from pytest_llmeval.gate.baseline import UNDERPOWERED
 
     base, cand = results.run(args.baseline), results.run(args.candidate)
     if not args.force:
-        from pytest_llmeval.results import check_baseline
+        from pytest_llmeval.store.results import check_baseline
 
         check_baseline(base, Path.cwd(), hint="compare on the data it ran on")
         if cand.status == "errored":
@@ -231,8 +231,7 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from pytest_llmeval import calibration
-    from pytest_llmeval.judge import Rubric
+    from pytest_llmeval.judge import Rubric, calibration
     from pytest_llmeval.models import ModelSettings, check_settings, parse_spec
 
     parse_spec(args.judge_model, "--judge-model")
@@ -267,7 +266,7 @@ def cmd_export(results: Results, args: argparse.Namespace) -> int:
 
 
 def cmd_report(results: Results, args: argparse.Namespace) -> int:
-    from pytest_llmeval.report import plots, write_report
+    from pytest_llmeval.export.html import plots, write_report
 
     path = write_report(results, args.run, args.html, baseline=args.baseline, top=args.worst)
     note = "" if plots.available() else " (no plots: pip install 'pytest-llmeval[report]')"

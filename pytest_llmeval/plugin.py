@@ -145,8 +145,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
-    from pytest_llmeval.options import read_options
-    from pytest_llmeval.session import EvalSession, session_key
+    from pytest_llmeval.run.options import read_options
+    from pytest_llmeval.run.session import EvalSession, session_key
 
     config.addinivalue_line(
         "markers",
@@ -159,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from pytest_llmeval.session import session_key
+    from pytest_llmeval.run.session import session_key
 
     session = config.stash.get(session_key, None)
     if session is not None:
@@ -168,8 +168,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[session_key]
 
 
-from pytest_llmeval.collect import pytest_collect_file, pytest_generate_tests  # noqa: E402
-from pytest_llmeval.fixtures import (  # noqa: E402
+from pytest_llmeval.run.collect import pytest_collect_file, pytest_generate_tests  # noqa: E402
+from pytest_llmeval.run.fixtures import (  # noqa: E402
     completion,
     judge,
     llmeval_record,

@@ -26,10 +26,10 @@ from pytest_llmeval.dataset import (
     load_jsonl,
     select,
 )
+from pytest_llmeval.gate.thresholds import Threshold, ThresholdError
 from pytest_llmeval.models.base import GenerateParams
 from pytest_llmeval.scorers.base import EXPECTED, ScorerInfo, get_scorer
 from pytest_llmeval.tasks import TASKS, Prompt
-from pytest_llmeval.thresholds import Threshold, ThresholdError
 from pytest_llmeval.yamlines import key_lines
 
 SUITE_SCHEMA: dict[str, Any] = {

@@ -6,7 +6,7 @@ Writes a small eval project into a temporary directory (a QA suite, a JSON-extra
 on the first samples of the shipped test split and a judged QA suite), serves it with
 ``tests/llm_server.py`` (two models and a judge), evaluates a baseline model and then a
 candidate gated against it, renders the candidate's report with
-:func:`pytest_llmeval.report.write_report` and screenshots it with headless Chromium.
+:func:`pytest_llmeval.export.html.write_report` and screenshots it with headless Chromium.
 The PNG is shrunk below 300 KB (it is shown in the README).
 
 ``write_demo_project`` and ``screenshot`` are also used by ``tests/test_report.py`` and
@@ -238,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tests_on_path()
     from llm_server import LLMServer
 
-    from pytest_llmeval.report import write_report
+    from pytest_llmeval.export.html import write_report
 
     with (
         tempfile.TemporaryDirectory(prefix="llmeval-demo-") as tmp,
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for model in (BASELINE_MODEL, CANDIDATE_MODEL):
             extra = []
             if model == CANDIDATE_MODEL:  # gated against the baseline model's run, by id
-                from pytest_llmeval.results import Results
+                from pytest_llmeval.store.results import Results
 
                 with Results(db) as results:
                     extra = ["--llmeval-baseline", results.runs(limit=1)[0].id]
@@ -266,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check=False,
             )
             print(done.stdout.splitlines()[-1] if done.stdout else done.stderr)
-        from pytest_llmeval.results import Results
+        from pytest_llmeval.store.results import Results
 
         with Results(db) as results:
             run = results.runs(limit=1)[0]

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.compare import (
+from pytest_llmeval.export.comparison import to_markdown, to_text, underpowered_note
+from pytest_llmeval.gate.baseline import (
     DEFAULT_MARGIN,
     IMPROVEMENT,
     OK,
@@ -18,7 +19,6 @@ from pytest_llmeval.compare import (
     compare,
     higher_is_worse,
 )
-from pytest_llmeval.compare_report import to_markdown, to_text, underpowered_note
 
 # --- margins ----------------------------------------------------------------------------------
 

@@ -104,10 +104,10 @@ def _judge_key(record: dict[str, Any], answer: str) -> str:
     """The server's script key for the judge prompt grading ``answer`` to ``record``."""
     from evalkit import key
 
-    from pytest_llmeval import judging
-    from pytest_llmeval.engine import Request
     from pytest_llmeval.judge import Rubric
+    from pytest_llmeval.judge import grading as judging
     from pytest_llmeval.models.base import GenerateParams
+    from pytest_llmeval.run.engine import Request
 
     req = Request(
         str(record["id"]),
@@ -261,10 +261,10 @@ def test_calibration_report(project: EvalProject) -> None:
         json.loads(x) for x in (repo / "data/qa/judge_calibration.jsonl").read_text().splitlines()
     ]
     # a judge that agrees with the labels except on right-but-terse answers
-    from pytest_llmeval import judging
-    from pytest_llmeval.engine import Request
     from pytest_llmeval.judge import Rubric
+    from pytest_llmeval.judge import grading as judging
     from pytest_llmeval.models.base import GenerateParams
+    from pytest_llmeval.run.engine import Request
 
     rubric = Rubric.load("qa_default")
     replies = {}

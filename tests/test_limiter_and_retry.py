@@ -7,9 +7,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from pytest_llmeval.engine import _backoff
-from pytest_llmeval.limiter import AdaptiveLimiter
 from pytest_llmeval.models.openai import retry_after
+from pytest_llmeval.run.engine import _backoff
+from pytest_llmeval.run.limiter import AdaptiveLimiter
 
 
 def test_retry_after_forms() -> None:

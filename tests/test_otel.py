@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from pytest_llmeval import otel
+from pytest_llmeval.export import otel
 
 T0 = 1_800_000_000.0  # Unix seconds
 S = 1_000_000_000  # ns per second
@@ -222,7 +222,7 @@ def test_run_metrics_become_gauges_per_metric_and_task() -> None:
 
 
 _FROM_ENV = """
-from pytest_llmeval.otel import Tracer
+from pytest_llmeval.export.otel import Tracer
 tracer = Tracer.from_env()
 with tracer.sample_span("a::b") as s:
     s.set(task="qa")
@@ -262,6 +262,6 @@ def test_from_env_uses_the_standard_variables() -> None:
 def test_importing_the_module_does_not_import_the_sdk() -> None:
     import subprocess
 
-    code = "import pytest_llmeval.otel, sys; print('opentelemetry' in sys.modules)"
+    code = "import pytest_llmeval.export.otel, sys; print('opentelemetry' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

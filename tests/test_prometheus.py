@@ -17,7 +17,7 @@ pytest.importorskip("prometheus_client", reason="the prometheus exporter needs p
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_llmeval.export import EXPORTERS, prometheus
-from pytest_llmeval.results import Run
+from pytest_llmeval.store.results import Run
 
 
 def _run() -> Run:

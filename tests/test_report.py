@@ -22,8 +22,8 @@ from evalkit import EvalProject
 pytest.importorskip("matplotlib", reason="the report's plots need matplotlib (the report extra)")
 import numpy as np
 
-from pytest_llmeval.report import json_diff, write_report
-from pytest_llmeval.results import Results
+from pytest_llmeval.export.html import json_diff, write_report
+from pytest_llmeval.store.results import Results
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def _warm_up_matplotlib() -> None:
     matplotlib submodule imported twice breaks its ``isinstance`` checks."""
     import matplotlib.image  # noqa: F401
 
-    from pytest_llmeval.report import plots
+    from pytest_llmeval.export.html import plots
 
     m = {"a": {"value": 0.5, "lo": 0.4, "hi": 0.6}}
     plots.interval_plot("warm-up", m, ["a"], m, thresholds={"a": (">=", 0.5)})
@@ -309,9 +309,9 @@ def test_the_report_renders_in_headless_chromium(project: EvalProject, tmp_path:
 
 
 def test_render_without_plots_errors_or_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmeval.report import html as report_html
-    from pytest_llmeval.report import plots
-    from pytest_llmeval.results import Run
+    from pytest_llmeval.export.html import html as report_html
+    from pytest_llmeval.export.html import plots
+    from pytest_llmeval.store.results import Run
 
     run = Run(
         id="r1",

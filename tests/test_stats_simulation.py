@@ -14,7 +14,7 @@ from fractions import Fraction
 import pytest
 
 from pytest_llmeval import stats
-from pytest_llmeval.compare import REGRESSION, UNDERPOWERED, compare, judge_binary, judge_mean
+from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, compare, judge_binary, judge_mean
 
 np = pytest.importorskip("numpy")
 

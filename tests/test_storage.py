@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.storage import SCHEMA_VERSION, Store, StoreError, new_run_row
+from pytest_llmeval.store.storage import SCHEMA_VERSION, Store, StoreError, new_run_row
 
 
 def test_schema_is_versioned_and_wal(tmp_path: Path) -> None:

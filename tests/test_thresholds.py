@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pytest_llmeval.thresholds import Threshold, ThresholdError, evaluate, from_table, merge
+from pytest_llmeval.gate.thresholds import Threshold, ThresholdError, evaluate, from_table, merge
 
 
 @pytest.mark.parametrize(

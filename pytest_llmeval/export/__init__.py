@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from pytest_llmeval.export import csv, json, prometheus
-from pytest_llmeval.results import Run
+from pytest_llmeval.store.results import Run
 
 Exporter = Callable[[Run, Sequence[dict[str, Any]], IO[str]], None]
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from pytest_llmeval.results import Run
+from pytest_llmeval.store.results import Run
 
 SAMPLE_COLUMNS = (
     "run_id", "task", "sample_id", "slices", "difficulty", "passed", "error", "latency_ms",

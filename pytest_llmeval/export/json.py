@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from pytest_llmeval.results import Run
+from pytest_llmeval.store.results import Run
 
 
 def write(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:

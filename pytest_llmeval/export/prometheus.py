@@ -42,8 +42,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pytest_llmeval.results import Run
 from pytest_llmeval.stats import finite
+from pytest_llmeval.store.results import Run
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -16,17 +16,19 @@ from typing import Any, Literal, cast
 
 import pytest
 
-from pytest_llmeval import aggregate, gate, summary
-from pytest_llmeval import thresholds as th
-from pytest_llmeval.compare import REGRESSION, UNDERPOWERED, Comparison, compare
-from pytest_llmeval.compare_report import to_markdown
-from pytest_llmeval.options import Options
-from pytest_llmeval.outcomes import EvalError, ModelFailure, SampleMiss
-from pytest_llmeval.outputs import Outputs
-from pytest_llmeval.recorder import EVAL_ERRORS, Recorder
-from pytest_llmeval.results import Results, Run, check_baseline
-from pytest_llmeval.runner import NO_MODEL, Runner, case_key, completion_key, row_key
-from pytest_llmeval.storage import StoreError
+from pytest_llmeval import gate
+from pytest_llmeval.export import summary
+from pytest_llmeval.export.comparison import to_markdown
+from pytest_llmeval.export.outputs import Outputs
+from pytest_llmeval.gate import aggregate
+from pytest_llmeval.gate import thresholds as th
+from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, Comparison, compare
+from pytest_llmeval.run.options import Options
+from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
+from pytest_llmeval.run.recorder import EVAL_ERRORS, Recorder
+from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, row_key
+from pytest_llmeval.store.results import Results, Run, check_baseline
+from pytest_llmeval.store.storage import StoreError
 from pytest_llmeval.suite import Case, Suite
 
 __all__ = [
@@ -181,7 +183,7 @@ class EvalSession:
         """Deal items round-robin so workers follow the engine's generation order."""
         if config.getvalue("dist") != "load" or self.options.model is None:
             return None
-        from pytest_llmeval.scheduling import InterleavedScheduling
+        from pytest_llmeval.run.scheduling import InterleavedScheduling
 
         return InterleavedScheduling(config, log)
 

@@ -22,13 +22,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_llmeval.compare import Comparison
-from pytest_llmeval.report.baseline import _baseline_section
-from pytest_llmeval.report.markup import _badge, _e
-from pytest_llmeval.report.overview import _gate_section, _header, _kpis, _run_section
-from pytest_llmeval.report.samples import _samples_section, json_diff, worst
-from pytest_llmeval.report.tasks import _latency_section, _task_section
-from pytest_llmeval.results import Run
+from pytest_llmeval.export.html.baseline import _baseline_section
+from pytest_llmeval.export.html.markup import _badge, _e
+from pytest_llmeval.export.html.overview import _gate_section, _header, _kpis, _run_section
+from pytest_llmeval.export.html.samples import _samples_section, json_diff, worst
+from pytest_llmeval.export.html.tasks import _latency_section, _task_section
+from pytest_llmeval.gate.baseline import Comparison
+from pytest_llmeval.store.results import Run
 
 __all__ = ["CSP", "CSS", "json_diff", "render", "worst"]
 
@@ -130,7 +130,7 @@ def render(
     by default the one stored with the run when it was gated against ``baseline_run`` (or
     against any baseline, when none is given); ``baseline_samples`` the baseline's outputs
     beside the candidate's for flipped samples; ``top`` how many samples to show per task."""
-    from pytest_llmeval.report import plots
+    from pytest_llmeval.export.html import plots
 
     if (
         comparison is None

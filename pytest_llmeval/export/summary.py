@@ -148,8 +148,8 @@ def render(result: Mapping[str, Any]) -> list[str]:
 
 def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
     """The baseline comparison, rendered from its JSON form (as stored and reported)."""
-    from pytest_llmeval.compare import Comparison
-    from pytest_llmeval.compare_report import to_text
+    from pytest_llmeval.export.comparison import to_text
+    from pytest_llmeval.gate.baseline import Comparison
 
     return to_text(Comparison.from_dict(comparison))
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval import cache
-from pytest_llmeval import thresholds as th
-from pytest_llmeval.compare import Margin, MarginError
+from pytest_llmeval.export.outputs import OutputSpec
+from pytest_llmeval.export.outputs import parse as parse_outputs
+from pytest_llmeval.gate import thresholds as th
+from pytest_llmeval.gate.baseline import Margin, MarginError
 from pytest_llmeval.models import (
     EMBEDDED_DIR,
     ModelSettings,
@@ -23,8 +24,7 @@ from pytest_llmeval.models import (
     check_settings,
     parse_spec,
 )
-from pytest_llmeval.outputs import OutputSpec
-from pytest_llmeval.outputs import parse as parse_outputs
+from pytest_llmeval.store import cache
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval import __version__, aggregate
+from pytest_llmeval import __version__
 from pytest_llmeval.dataset import file_hash
+from pytest_llmeval.gate import aggregate
 from pytest_llmeval.models.base import Completion
-from pytest_llmeval.options import Options
-from pytest_llmeval.storage import HEARTBEAT_S, Store, new_run_row, utcnow
+from pytest_llmeval.run.options import Options
+from pytest_llmeval.store.storage import HEARTBEAT_S, Store, new_run_row, utcnow
 
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0  # a hard kill of the controller loses at most about this much

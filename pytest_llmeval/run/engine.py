@@ -22,9 +22,9 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from pytest_llmeval import cache
-from pytest_llmeval.limiter import AdaptiveLimiter
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
+from pytest_llmeval.run.limiter import AdaptiveLimiter
+from pytest_llmeval.store import cache
 
 T = TypeVar("T")
 CacheLookup = Callable[[list[str]], Mapping[str, Mapping[str, Any]]]

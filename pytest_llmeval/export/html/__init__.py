@@ -1,7 +1,7 @@
 """The HTML report of a run: ``llmeval report RUN --html out.html``, or
 ``--llmeval-report html:PATH`` at the end of a session.
 
-    from pytest_llmeval.report import render, write_report
+    from pytest_llmeval.export.html import render, write_report
 
     write_report(".llmeval/llmeval.db", "latest", "report.html", baseline="20261120T...")
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_llmeval.report.html import render
-from pytest_llmeval.report.samples import json_diff
-from pytest_llmeval.results import Results
+from pytest_llmeval.export.html.html import render
+from pytest_llmeval.export.html.samples import json_diff
+from pytest_llmeval.store.results import Results
 
 __all__ = ["json_diff", "render", "write_report"]
 
@@ -42,7 +42,7 @@ def write_report(
 
 
 def _write(results: Results, ref: str, path: Path, baseline: str | None, top: int) -> Path:
-    from pytest_llmeval.compare import Comparison, compare
+    from pytest_llmeval.gate.baseline import Comparison, compare
 
     run = results.run(ref)
     samples = results.samples(run.id)

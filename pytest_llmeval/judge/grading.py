@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pytest_llmeval.engine import Request
 from pytest_llmeval.judge import (
     JUDGE_PROMPT_VERSION,
     JudgeParseError,
@@ -25,6 +24,7 @@ from pytest_llmeval.judge import (
     repair_messages,
 )
 from pytest_llmeval.models.base import Completion, GenerateParams, ModelError
+from pytest_llmeval.run.engine import Request
 from pytest_llmeval.suite import Case
 
 JUDGE_SUFFIX = "::judge"

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-from pytest_llmeval.engine import Engine, Request
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
+from pytest_llmeval.run.engine import Engine, Request
 
 
 class Broker:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmeval.thresholds import Threshold, Verdict
+from pytest_llmeval.gate.thresholds import Threshold, Verdict
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -14,14 +14,16 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval import contamination, judging, models, summary
-from pytest_llmeval.broker import Broker, RemoteEngine
-from pytest_llmeval.engine import Engine, Request
+from pytest_llmeval import contamination, models
+from pytest_llmeval.export import summary
+from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
-from pytest_llmeval.options import Options
-from pytest_llmeval.outcomes import JudgeFailure, ModelFailure, SampleMiss, ScorerFailure
-from pytest_llmeval.storage import Store
+from pytest_llmeval.run.broker import Broker, RemoteEngine
+from pytest_llmeval.run.engine import Engine, Request
+from pytest_llmeval.run.options import Options
+from pytest_llmeval.run.outcomes import JudgeFailure, ModelFailure, SampleMiss, ScorerFailure
+from pytest_llmeval.store.storage import Store
 from pytest_llmeval.suite import Case, Suite
 
 case_key = pytest.StashKey[Case]()

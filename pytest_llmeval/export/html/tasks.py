@@ -9,11 +9,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmeval.compare import higher_is_worse
-from pytest_llmeval.report.markup import _badge, _e, _interval, _latency_ms, _slug, _spec
-from pytest_llmeval.results import Run
+from pytest_llmeval.export.html.markup import _badge, _e, _interval, _latency_ms, _slug, _spec
+from pytest_llmeval.export.summary import fmt, ordered
+from pytest_llmeval.gate.baseline import higher_is_worse
 from pytest_llmeval.stats import finite
-from pytest_llmeval.summary import fmt, ordered
+from pytest_llmeval.store.results import Run
 
 
 def _is_rate(metric: str, *values: float | None) -> bool:
@@ -95,7 +95,7 @@ def _task_section(
         f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>",
     ]
     if plots_on:
-        from pytest_llmeval.report import plots
+        from pytest_llmeval.export.html import plots
 
         plotted = [
             n
@@ -164,7 +164,7 @@ def _task_section(
             f"<h4>Slices</h4><table><thead>{shead}</thead><tbody>{''.join(srows)}</tbody></table>"
         )
         if plots_on:
-            from pytest_llmeval.report import plots
+            from pytest_llmeval.export.html import plots
 
             acc = {sl: slices[sl]["accuracy"] for sl in slice_names}
             if "accuracy" in overall:
@@ -208,7 +208,7 @@ def _latency_section(samples: Sequence[Mapping[str, Any]], plots_on: bool) -> st
     )
     img = ""
     if plots_on:
-        from pytest_llmeval.report import plots
+        from pytest_llmeval.export.html import plots
 
         uri = plots.latency_histogram(by_task)
         if uri:

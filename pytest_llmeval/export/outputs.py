@@ -70,7 +70,7 @@ class Outputs:
         self.model, self.judge = model, judge
         self._tracer: Any = None
         if spec.otel:
-            from pytest_llmeval.otel import Tracer
+            from pytest_llmeval.export.otel import Tracer
 
             self._tracer = Tracer.from_env()
 
@@ -126,7 +126,7 @@ class Outputs:
             lines.append("llmeval: OpenTelemetry spans and metrics exported")
         if not (self.spec.exports or self.spec.report or self.spec.push_gateway):
             return lines
-        from pytest_llmeval.results import Results
+        from pytest_llmeval.store.results import Results
 
         with Results(db) as results:
             run = results.run(run_id)
@@ -139,7 +139,7 @@ class Outputs:
                     export(fmt, run, samples, fh)
                 lines.append(f"llmeval: wrote {fmt} export {path}")
             if self.spec.report is not None:
-                from pytest_llmeval.report import write_report
+                from pytest_llmeval.export.html import write_report
 
                 write_report(results, run_id, self.spec.report)
                 lines.append(f"llmeval: wrote HTML report {self.spec.report}")

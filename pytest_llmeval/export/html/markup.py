@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from pytest_llmeval.export.summary import fmt
 from pytest_llmeval.stats import finite
-from pytest_llmeval.summary import fmt
 
 MAX_TEXT = 6000  # characters of a prompt message, output or expected shown per sample
 

@@ -1,6 +1,6 @@
 """Reading stored runs: the public Python API behind the CLI, exporters and reports.
 
-    from pytest_llmeval.results import Results
+    from pytest_llmeval.store.results import Results
 
     results = Results(".llmeval/llmeval.db")
     run = results.run("latest")              # or a run id, or a unique prefix of one
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.compare import Comparison, Margin, compare
-from pytest_llmeval.storage import Store, StoreError
+from pytest_llmeval.gate.baseline import Comparison, Margin, compare
+from pytest_llmeval.store.storage import Store, StoreError
 
 DEFAULT_DB = Path(".llmeval/llmeval.db")
 

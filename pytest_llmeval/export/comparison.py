@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pytest_llmeval.compare import (
+from pytest_llmeval.gate.baseline import (
     IMPROVEMENT,
     REGRESSION,
     UNDERPOWERED,

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pytest_llmeval.report.markup import (
+from pytest_llmeval.export.html.markup import (
     _badge,
     _e,
     _interval,
@@ -16,9 +16,9 @@ from pytest_llmeval.report.markup import (
     _latency_ms,
     _spec,
 )
-from pytest_llmeval.results import Run
+from pytest_llmeval.export.summary import fmt, ordered
 from pytest_llmeval.stats import finite
-from pytest_llmeval.summary import fmt, ordered
+from pytest_llmeval.store.results import Run
 
 
 def _time(text: str | None) -> datetime | None:

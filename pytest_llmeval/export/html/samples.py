@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmeval.report.markup import (
+from pytest_llmeval.export.html.markup import (
     _badge,
     _e,
     _json_text,
@@ -19,9 +19,9 @@ from pytest_llmeval.report.markup import (
     _pretty_expected,
     _slug,
 )
-from pytest_llmeval.results import Run
+from pytest_llmeval.export.summary import fmt
 from pytest_llmeval.stats import finite
-from pytest_llmeval.summary import fmt
+from pytest_llmeval.store.results import Run
 
 # ------------------------------------------------------------------------------- JSON diff
 

@@ -11,8 +11,8 @@ import pytest
 
 from pytest_llmeval.dataset import Sample
 from pytest_llmeval.models.base import Completion, GenerateParams, Message
-from pytest_llmeval.runner import case_key
-from pytest_llmeval.session import session_key
+from pytest_llmeval.run.runner import case_key
+from pytest_llmeval.run.session import session_key
 from pytest_llmeval.suite import Case
 
 
@@ -114,10 +114,10 @@ class JudgeHandle:
         """Grade ``answer`` with a rubric (a built-in name or a YAML path); returns the
         Verdict (``.scores``, ``.mean``, ``.passed``, ``.rationale``). A reply that stays
         invalid after the repair prompts raises JudgeFailure, never a low score."""
-        from pytest_llmeval import judging
-        from pytest_llmeval.engine import Request
         from pytest_llmeval.judge import Rubric
-        from pytest_llmeval.outcomes import JudgeFailure
+        from pytest_llmeval.judge import grading as judging
+        from pytest_llmeval.run.engine import Request
+        from pytest_llmeval.run.outcomes import JudgeFailure
 
         follow = {
             "rubric": Rubric.load(rubric),

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval import judging, models
-from pytest_llmeval.engine import Engine, Request
+from pytest_llmeval import models
 from pytest_llmeval.judge import Rubric, agreement
+from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import GenerateParams
+from pytest_llmeval.run.engine import Engine, Request
 
 DEFAULT_SET = Path("data/qa/judge_calibration.jsonl")
 

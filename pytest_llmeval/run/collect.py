@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.dataset import DatasetError
-from pytest_llmeval.outcomes import EvalError, SampleMiss
-from pytest_llmeval.runner import case_key
-from pytest_llmeval.session import session_key
+from pytest_llmeval.run.outcomes import EvalError, SampleMiss
+from pytest_llmeval.run.runner import case_key
+from pytest_llmeval.run.session import session_key
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
 
 

@@ -1,6 +1,6 @@
 """OpenTelemetry: one trace span per sample, and run-level metrics (the ``otel`` extra).
 
-    from pytest_llmeval.otel import Tracer
+    from pytest_llmeval.export.otel import Tracer
 
     tracer = Tracer.from_env()                  # OTEL_TRACES_EXPORTER, OTEL_SERVICE_NAME...
     with tracer.sample_span(item.nodeid, {"task": "qa", "sample_id": "q001"}) as span:
@@ -410,7 +410,7 @@ class Tracer:
 
     def record_run_metrics(self, result: Mapping[str, Any] | Any) -> None:
         """Set gauges from a run's result: the session result dict (``metrics``,
-        ``verdicts``, ``run_id``, ``model``) or a stored :class:`~pytest_llmeval.results.Run`;
+        ``verdicts``, ``run_id``, ``model``) or a stored :class:`~pytest_llmeval.store.results.Run`;
         then flush, so periodic readers export at once."""
         if not isinstance(result, Mapping):
             result = {

@@ -8,15 +8,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmeval.compare import (
+from pytest_llmeval.export.comparison import sample_counts
+from pytest_llmeval.export.html.markup import _badge, _e, _pre, _pretty_expected, _slug
+from pytest_llmeval.gate.baseline import (
     IMPROVEMENT,
     REGRESSION,
     UNDERPOWERED,
     Comparison,
     MetricComparison,
 )
-from pytest_llmeval.compare_report import sample_counts
-from pytest_llmeval.report.markup import _badge, _e, _pre, _pretty_expected, _slug
 
 
 def _cmp_value(m: MetricComparison, x: float) -> str:
@@ -77,7 +77,7 @@ def _baseline_section(
             "run with <code>--llmeval-baseline RUN</code> or "
             "<code>llmeval report RUN --baseline OTHER</code>.</p></section>"
         )
-    from pytest_llmeval.compare_report import headline, underpowered_note
+    from pytest_llmeval.export.comparison import headline, underpowered_note
 
     c = comparison
     parts = [

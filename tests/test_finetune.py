@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +27,7 @@ import tinymodel
 from evalkit import write_jsonl
 
 from pytest_llmeval import contamination
-from pytest_llmeval.dataset import Sample
+from pytest_llmeval.dataset import Sample, load_jsonl
 from pytest_llmeval.finetune import cli, estimate
 from pytest_llmeval.finetune.config import ConfigError, load_config, split_path
 from pytest_llmeval.finetune.data import load_tasks, plain_prompt, row, target_text
@@ -187,6 +188,22 @@ ERRORS = [
         "--set tasks.0.suite=evals/nope.yaml: field 'tasks.0.suite': file not found",
     ),
     ("lora: [1\n", [], "ft.yaml:6: invalid YAML: expected ',' or ']'"),
+    (
+        "training:\n  trainer: plain\n",
+        [],
+        "ft.yaml:6: field 'training.trainer': plain trains every weight: it needs lora: null",
+    ),
+    (
+        "training:\n  batch_tokens: 4096\n",
+        [],
+        "ft.yaml:6: field 'training.batch_tokens': only the plain trainer batches by tokens",
+    ),
+    (
+        "training:\n  max_time_s: 60\n  lr_scheduler: polynomial\n",
+        [],
+        "ft.yaml:7: field 'training.lr_scheduler': a time budget (max_time_s) runs wsd,",
+    ),
+    ("", ["training.max_time_s=0"], "field 'training.max_time_s': 0 is less than or equal"),
 ]
 
 
@@ -404,7 +421,7 @@ def test_memory_estimate_parts() -> None:
 
 def test_base_run_is_the_newest_complete_whole_run_of_the_base(tmp_path: Path) -> None:
     from pytest_llmeval.finetune.train import base_run
-    from pytest_llmeval.storage import Store, new_run_row
+    from pytest_llmeval.store.storage import Store, new_run_row
 
     cfg = SimpleNamespace(base_model="org/base", base_is_local=False)
     db = tmp_path / "llmeval.db"
@@ -637,3 +654,271 @@ def _accuracy(root: Path, run_id: str) -> float:
             (run_id,),
         ).fetchone()
     return float(value)
+
+
+# -- the bundled model's GPU preset: fresh data, a time budget, the plain trainer ---------------
+PRESET_GPU = REPO / "finetune" / "embedded-gpu.yaml"
+# the GPU preset's shape, shrunk to a CPU smoke size
+TINY_SHAPE = [
+    "scratch.hidden=32",
+    "scratch.layers=1",
+    "scratch.heads=2",
+    "scratch.kv_heads=2",
+    "scratch.intermediate=64",
+    "scratch.vocab_size=600",
+    "training.batch_tokens=4096",
+    "training.warmup=2",
+    "training.logging_steps=2",
+]
+
+
+@cache
+def generator() -> Any:
+    """data/generate.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llmeval_gen_ft", REPO / "data/generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def fresh_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """150 fresh training records a task, kept apart from the shipped test/validation."""
+    out = tmp_path_factory.mktemp("fresh")
+    generator().extra_train(out, {"json_extraction": 150, "qa": 150}, 7, REPO / "data", 1, log=str)
+    return out
+
+
+def test_fresh_training_data_is_clean_by_the_contamination_check(fresh_data: Path) -> None:
+    cfg = load_config(PRESET_GPU, rootdir=REPO, environ={"LLMEVAL_TRAIN_DATA": str(fresh_data)})
+    tasks = load_tasks(cfg, REPO)
+    # small draws lose more to the n-gram filter (its floor of 3 prompts); 2% at 200,000
+    assert all(120 <= len(t.train) <= 150 for t in tasks), [len(t.train) for t in tasks]
+    for task in tasks:
+        ids = [s.id for s in task.train]
+        assert len(set(ids)) == len(ids)
+        train = contamination.prompt_texts(task.suite.prompt, task.train)
+        for split in ("test", "validation"):
+            path = REPO / f"data/{task.name}/{split}.jsonl"
+            evaluated = load_jsonl(path, task.suite.name)
+            report = contamination.check(
+                train, contamination.prompt_texts(task.suite.prompt, evaluated)
+            )
+            assert report.clean and report.max_overlap <= 0.3, (task.name, split, report.summary())
+
+
+def test_fresh_training_data_depends_on_the_seed_not_on_the_jobs(tmp_path: Path) -> None:
+    gen = generator()
+    counts = {"qa": gen.EXTRA_CHUNK + 40}  # two chunks
+    one = gen.extra_train(tmp_path / "a", counts, 3, REPO / "data", 1, log=str)
+    two = gen.extra_train(tmp_path / "b", counts, 3, REPO / "data", 2, log=str)
+    other = gen.extra_train(tmp_path / "c", {"qa": 40}, 4, REPO / "data", 1, log=str)
+    assert one[0].read_bytes() == two[0].read_bytes()
+    assert one[0].read_bytes()[:2000] != other[0].read_bytes()[:2000]
+    shipped = {
+        json.loads(line)["question"] + json.loads(line)["context"]
+        for split in ("test", "validation")
+        for line in (REPO / f"data/qa/{split}.jsonl").read_text().splitlines()
+    }
+    fresh = [json.loads(line) for line in one[0].read_text().splitlines()]
+    assert not shipped & {r["question"] + r["context"] for r in fresh}
+
+
+def test_budget_schedules_follow_the_clock() -> None:
+    from pytest_llmeval.finetune import budget
+
+    now = [0.0]
+    clock = budget.Clock(100.0, now=lambda: now[0])
+    wsd = budget.lr_lambda("wsd", warmup=10, cooldown=0.25, clock=clock)
+    assert wsd(0) == pytest.approx(0.1) and wsd(9) == 1.0  # warmup in steps
+    clock.start()
+    for t, want in [(10, 1.0), (74, 1.0), (87.5, 0.5), (99, 0.04), (150, 0.0)]:
+        now[0] = t
+        assert wsd(1000) == pytest.approx(want), t
+    assert clock.spent
+    now[0] = 50.0
+    assert budget.lr_lambda("cosine", 0, 0, clock)(1000) == pytest.approx(0.5)
+    assert budget.lr_lambda("linear", 0.1, 0, clock)(1000) == pytest.approx(0.5)
+    # warmup below 1: a share of the budget
+    now[0] = 5.0
+    assert budget.lr_lambda("constant_with_warmup", 0.1, 0, clock)(3) == pytest.approx(0.5)
+    # no budget: progress in steps, as Hugging Face's schedulers count
+    steps = budget.lr_lambda("wsd", warmup=0.1, cooldown=0.5, max_steps=100)
+    assert [steps(s) for s in (4, 40, 75, 100)] == pytest.approx([0.5, 1.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="max_steps or a time budget"):
+        budget.lr_lambda("wsd", 0, 0.2)
+
+
+def test_batches_group_rows_by_length_within_the_token_budget() -> None:
+    from pytest_llmeval.finetune import pretok
+
+    rng = random.Random(0)
+    lengths = [rng.choice([rng.randint(80, 140), rng.randint(250, 600)]) for _ in range(3000)]
+    batches = pretok.plan(lengths, 8192, 64, 2, seed=0)
+    rows = [int(i) for b in batches for i in b]
+    assert sorted(rows) == sorted(list(range(3000)) * 2)  # every row once a pass
+    padded = real = 0
+    for b in batches:
+        sizes = [lengths[int(i)] for i in b]
+        assert len(b) <= 64
+        assert len(b) == 1 or max(sizes) * len(b) <= 8192
+        padded += max(sizes) * len(b)
+        real += sum(sizes)
+    assert real / padded > 0.9  # a batch holds rows of about one length
+    sizes = sorted(len(b) for b in pretok.plan(lengths, None, 64, 1, seed=0))
+    assert sizes == [56] + [64] * 46  # no token budget: batch_size rows
+    assert pretok.plan([], 8192, 64, 1, seed=0) == []
+
+
+def test_encoded_rows_match_the_chat_template_and_mask_the_prompt(tiny_base: Path) -> None:
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    from pytest_llmeval.finetune import pretok
+
+    tok = AutoTokenizer.from_pretrained(tiny_base)
+    suite = build_suite({"task": "qa", "dataset": "data/qa/test.jsonl"}, "x", REPO, REPO)
+    samples = suite.samples(3)
+    formatted = [row(suite, s, "expected_answer") for s in samples]
+    long = {**formatted[0], "completion": [{"role": "assistant", "content": "x " * 400}]}
+    data = pretok.encode(tok, [*formatted, long], max_length=300)
+    assert len(data) == 3 and data.dropped == 1
+    for i, r in enumerate(formatted):
+        # the whole conversation rendered and tokenized at once, as the hf/ provider does
+        text = tok.apply_chat_template([*r["prompt"], *r["completion"]], tokenize=False)
+        seq = data.tokens[data.offsets[i] : data.offsets[i + 1]].tolist()
+        assert seq == tok(text, add_special_tokens=False)["input_ids"]
+        head = tok.decode(seq[data.prompt_lens[i] :])
+        assert head == target_text(samples[i]["expected_answer"]) + "<|end|>"
+    batch = pretok.Batches(data, [np.array([0, 1, 2])], completion_only=True)[0]
+    width = int(data.lengths.max())
+    assert batch["input_ids"].shape == (3, width) and batch["attention_mask"].sum() == data.n_tokens
+    kept = batch["labels"] != -100
+    assert kept.sum() == sum(
+        int(n - p) for n, p in zip(data.lengths, data.prompt_lens, strict=True)
+    )
+    assert pretok.unwrap([batch]) is batch
+
+
+def test_training_arguments_use_the_installed_field_names() -> None:
+    from pytest_llmeval.finetune.sft import arguments
+
+    @dataclasses.dataclass
+    class Old:  # transformers 5.17: only the old name
+        output_dir: str
+        save_strategy: str
+        report_to: str
+        disable_tqdm: bool
+        gradient_checkpointing: bool = False
+
+    @dataclasses.dataclass
+    class New(Old):  # 5.24: the new name beside it
+        activation_checkpointing: bool = False
+
+    cfg = load_config(PRESET_TINY, rootdir=REPO, environ={"LLMEVAL_TINY_MODEL": str(REPO)})
+    assert arguments(Old, cfg, activation_checkpointing=True).gradient_checkpointing is True
+    new = arguments(New, cfg, activation_checkpointing=True)
+    assert new.activation_checkpointing is True and new.gradient_checkpointing is False
+    assert arguments(New, cfg, gradient_checkpointing=True).gradient_checkpointing is True
+    with pytest.raises(TypeError):
+        arguments(Old, cfg, no_such_field=1)
+
+
+def test_dry_run_of_the_gpu_preset(
+    fresh_data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("LLMEVAL_TRAIN_DATA", str(fresh_data))
+    code, out, err = run_cli(capsys, "--config", "finetune/embedded-gpu.yaml", "--dry-run")
+    assert code == 0, err
+    assert "full finetune (every weight trained)" in out
+    assert "14.16 M params" in out  # the shape documented in the preset
+    assert "training (transformers Trainer): optimizer adamw_torch_fused" in out
+    assert "batches of up to 65536 tokens" in out and "a time budget of 240 s" in out
+    assert "contamination json_extraction: exact 0/200 (0.0%), 8-gram>0.5 0/200" in out
+    assert not (REPO / "out/embedded-gpu").exists()
+
+
+@pytest.mark.slow
+def test_the_gpu_preset_trains_from_scratch_on_a_time_budget(
+    tmp_path: Path, fresh_data: Path, tiny_base: Path
+) -> None:
+    """finetune/embedded-gpu.yaml at a tiny size: a model and tokenizer from nothing, the
+    plain trainer for 3 s of wall clock, then a model the hf/ provider loads, its tokenizer
+    and a manifest with zero contamination. It runs without trl, datasets, bitsandbytes
+    and openai, as on the GPU machine, which has none of them."""
+    out = tmp_path / "model"
+    overrides = [f"output_dir={out}", "training.max_time_s=3", *TINY_SHAPE]
+    argv = ["--config", "finetune/embedded-gpu.yaml", *(a for o in overrides for a in ("--set", o))]
+    # as on the GPU machine: these packages are not there (the import system finds none)
+    script = (
+        "import importlib.machinery as m, sys\n"
+        "missing = {'trl', 'datasets', 'bitsandbytes', 'openai'}\n"
+        "find = m.PathFinder.find_spec\n"
+        "def hide(cls, name, path=None, target=None):\n"
+        "    return None if name.split('.')[0] in missing else find(name, path, target)\n"
+        "m.PathFinder.find_spec = classmethod(hide)\n"
+        "from pytest_llmeval.finetune.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print('imported:', sorted(n for n in missing if n in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "LLMEVAL_TRAIN_DATA": str(fresh_data),
+    }
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "imported: []" in proc.stdout
+    files = {p.name for p in out.iterdir()}
+    assert files == {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "manifest.json",
+    }
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["method"] == "full, from scratch"
+    assert manifest["trainer"] == "transformers.Trainer"
+    assert manifest["stopped"] == "time budget" and manifest["time_budget_s"] == 3
+    assert 3 <= manifest["train_time_s"] < 30 and manifest["steps"] > 0
+    assert {k: v["contaminated"] for k, v in manifest["contamination"].items()} == {
+        "json_extraction": 0,
+        "qa": 0,
+    }
+    assert manifest["tokens"]["trained"] > 0 and manifest["tokens"]["rows"] >= 250
+    print(f"\nGPU preset, tiny: {manifest['steps']} steps in 3 s, process {elapsed:.1f} s")
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["dtype"] == "float16" and config["tie_word_embeddings"] is True
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    assert tok.tokenize("1968") == ["1", "9", "6", "8"]  # digits one by one
+    messages = [{"role": "user", "content": "Context:\nA.\n\nQuestion: B?"}]
+    enc = tok.apply_chat_template(
+        messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        generated = model.generate(**enc, max_new_tokens=4, do_sample=False)
+    assert generated.shape[1] > enc["input_ids"].shape[1]

@@ -165,13 +165,22 @@ def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -
     chat = tokenizer is None or bool(getattr(tokenizer, "chat_template", None))
     total_rows = sum(len(task.train) for task in tasks)
     n_steps = estimate.steps(total_rows, cfg)
+    batch = (
+        f"batches of up to {t.batch_tokens} tokens ({t.batch_size} rows at most)"
+        if t.batch_tokens
+        else f"batch {t.batch_size}"
+    )
+    length = f"{f'max_steps {t.max_steps}' if t.max_steps else f'{t.epochs:g} epoch(s)'} = "
+    length += f"{n_steps} steps on one device"
+    if t.max_time_s:  # the clock ends the run, and the schedule follows it
+        length = f"a time budget of {t.max_time_s:g} s (as many steps as fit"
+        length += f", at most {t.max_steps})" if t.max_steps else ")"
     echo(
-        f"training: optimizer {optim}{f' ({opt_note})' if opt_note else ''}, lr "
-        f"{t.learning_rate:g} {t.lr_scheduler}, warmup {t.warmup:g}, batch {t.batch_size} x "
-        f"grad accum {t.grad_accum}, max_length {t.max_length}, "
-        f"{f'max_steps {t.max_steps}' if t.max_steps else f'{t.epochs:g} epoch(s)'} = "
-        f"{n_steps} steps on one device, gradient checkpointing "
-        f"{'on' if t.gradient_checkpointing else 'off'}, loss on "
+        f"training ({'transformers Trainer' if t.trainer == 'plain' else 'trl SFTTrainer'}): "
+        f"optimizer {optim}{f' ({opt_note})' if opt_note else ''}, lr "
+        f"{t.learning_rate:g} {t.lr_scheduler}, warmup {t.warmup:g}, {batch} x "
+        f"grad accum {t.grad_accum}, max_length {t.max_length}, {length}, gradient "
+        f"checkpointing {'on' if t.gradient_checkpointing else 'off'}, loss on "
         f"{'completion only' if t.completion_only_loss else 'all tokens'}"
     )
     for task in tasks:
@@ -210,7 +219,7 @@ def _arch(cfg: FinetuneConfig) -> tuple[estimate.Arch | None, str]:
             heads=sc.heads,
             kv_heads=sc.kv_heads,
             vocab=sc.vocab_size,
-            tied=False,
+            tied=sc.tie_embeddings,
         )
         return arch, "built from scratch with the scratch: settings"
     try:

@@ -66,7 +66,9 @@ SCHEDULERS = (
     "polynomial",
     "constant",
     "constant_with_warmup",
+    "wsd",  # warmup, stable, linear decay over the last `cooldown` share (budget.py)
 )
+TRAINERS = ("sft", "plain")
 
 _NAME = {"type": "string", "minLength": 1}
 SCHEMA: dict[str, Any] = {
@@ -106,17 +108,22 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                k: {"type": "integer", "minimum": 0 if k == "seed" else 1}
-                for k in (
-                    "hidden",
-                    "layers",
-                    "heads",
-                    "kv_heads",
-                    "intermediate",
-                    "vocab_size",
-                    "max_positions",
-                    "seed",
-                )
+                **{
+                    k: {"type": "integer", "minimum": 0 if k == "seed" else 1}
+                    for k in (
+                        "hidden",
+                        "layers",
+                        "heads",
+                        "kv_heads",
+                        "intermediate",
+                        "vocab_size",
+                        "max_positions",
+                        "seed",
+                    )
+                },
+                "split_digits": {"type": "boolean"},
+                "tie_embeddings": {"type": "boolean"},
+                "tokenizer_texts": {"type": ["integer", "null"], "minimum": 1},
             },
         },
         "lora": {
@@ -152,6 +159,12 @@ SCHEMA: dict[str, Any] = {
                 "logging_steps": {"type": "integer", "minimum": 1},
                 "completion_only_loss": {"type": "boolean"},
                 "save_dtype": {"enum": [None, "float16", "bfloat16", "float32"]},
+                "max_time_s": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                "cooldown": {"type": "number", "minimum": 0, "maximum": 1},
+                "weight_decay": {"type": "number", "minimum": 0},
+                "adam_beta2": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "trainer": {"enum": list(TRAINERS)},
+                "batch_tokens": {"type": ["integer", "null"], "minimum": 8},
             },
         },
         "contamination": {
@@ -211,6 +224,17 @@ class TrainSettings:
     logging_steps: int = 10
     completion_only_loss: bool = True
     save_dtype: str | None = None  # full finetunes: the dtype the weights are saved in
+    # a wall-clock budget for the training loop (seconds): the schedule follows the clock
+    # and training stops when it is spent (budget.py); max_steps, if set, still caps it
+    max_time_s: float | None = None
+    cooldown: float = 0.2  # wsd: the last share of the run, over which the rate decays to 0
+    weight_decay: float = 0.0
+    adam_beta2: float = 0.999
+    # sft: trl's SFTTrainer (LoRA, QLoRA, any model); plain: transformers' Trainer on rows
+    # tokenized up front, length-grouped (plain.py): for small full finetunes, where trl's
+    # per-row and per-step extras cost more than the model
+    trainer: str = "sft"
+    batch_tokens: int | None = None  # plain: a batch holds up to this many (padded) tokens
 
 
 @dataclass(frozen=True)
@@ -416,6 +440,23 @@ def _build(
     warmup = training.get("warmup", TrainSettings.warmup)
     if warmup >= 1 and warmup != int(warmup):
         raise origin.error(["training", "warmup"], "a share below 1, or a whole number of steps")
+    if training.get("trainer") == "plain" and not full:
+        raise origin.error(
+            ["training", "trainer"], "plain trains every weight: it needs lora: null"
+        )
+    if training.get("batch_tokens") and training.get("trainer", "sft") != "plain":
+        raise origin.error(["training", "batch_tokens"], "only the plain trainer batches by tokens")
+    if training.get("max_time_s") and training.get("lr_scheduler", "cosine") not in (
+        "wsd",
+        "cosine",
+        "linear",
+        "constant",
+        "constant_with_warmup",
+    ):
+        raise origin.error(
+            ["training", "lr_scheduler"],
+            "a time budget (max_time_s) runs wsd, cosine, linear or constant schedules",
+        )
     return FinetuneConfig(
         source=origin.where,
         base_model=base,

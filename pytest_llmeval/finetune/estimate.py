@@ -163,6 +163,8 @@ def memory(cfg: FinetuneConfig, arch: Arch, optimizer: str) -> Memory:
             (4, "bf16 weights+grads") if q.mode != "none" else (8, "fp32 weights+grads")
         )
     b, s = t.batch_size, t.max_length
+    if t.batch_tokens:  # the plain trainer's batches hold at most batch_tokens tokens
+        b = max(1, min(b, t.batch_tokens // s))
     h, i, layers = arch.hidden, arch.intermediate, arch.layers
     layer_set = b * s * (6 * h + 3 * i) * act  # one layer's working set
     if t.gradient_checkpointing:

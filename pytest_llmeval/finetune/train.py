@@ -1,4 +1,6 @@
-"""LoRA / QLoRA training with trl's ``SFTTrainer``; writes the adapter and ``manifest.json``.
+"""Training: LoRA / QLoRA (or full) with trl's ``SFTTrainer``, or a full finetune with
+transformers' ``Trainer`` (``training.trainer: plain``, ``plain.py``); writes the adapter or
+the model, the tokenizer and ``manifest.json``.
 
 - The base is loaded fresh for training, 4-bit NF4 (double quant) or 8-bit through
   ``BitsAndBytesConfig`` when configured, then ``prepare_model_for_kbit_training``. Nothing
@@ -17,6 +19,14 @@
   allocator, not the CUDA context or bitsandbytes' paged (managed) optimizer state. With
   CUDA, the peak ``max_memory_allocated``/``max_memory_reserved`` are printed and written
   to the manifest as ``cuda_memory``. No-op without CUDA.
+- ``training.max_time_s``: a wall-clock budget for the training loop (``budget.py``): the
+  schedule follows the clock and training stops when it is spent. ``LLMEVAL_TRAIN_END_BY``
+  (environment, Unix time) cuts the budget so that training ends by then, whatever the
+  loading took; SIGTERM stops training after the step in flight. Either way the model is
+  saved and the manifest says why training stopped.
+- Transformers versions: ``TrainingArguments`` fields renamed between the versions in use
+  (``gradient_checkpointing`` in 5.17, ``activation_checkpointing`` in 5.24) are passed
+  under the name the installed version has (``sft.arguments``).
 """
 
 from __future__ import annotations
@@ -29,12 +39,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval import contamination
-from pytest_llmeval.finetune.config import FinetuneConfig, optimizer_for
+from pytest_llmeval.finetune import budget, sft
+from pytest_llmeval.finetune.config import FinetuneConfig
 from pytest_llmeval.finetune.data import TaskData, data_files, rows
 from pytest_llmeval.finetune.estimate import count
 
@@ -68,16 +80,16 @@ def run(
     echo: Echo = print,
     rootdir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, save adapter + tokenizer + manifest into ``cfg.output_dir``; returns the manifest."""
+    """Train, save adapter + tokenizer + manifest into ``cfg.output_dir``; returns the manifest.
+
+    A full finetune's weights are saved before anything else that could fail (the manifest,
+    the clean-up), and also when training itself fails or is stopped: then as the weights
+    of the last step done, and the error is raised after. SIGTERM (``timeout``) ends training
+    after the step in flight, as a spent time budget does."""
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # before anything imports it
     import torch
     import transformers
-    from datasets import Dataset, disable_progress_bars  # type: ignore[import-untyped]
-    from peft import LoraConfig, prepare_model_for_kbit_training
-    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     # raised inside transformers when peft/trl use the old checkpointing names: not ours to fix
     for old in ("is_gradient_checkpointing", "gradient_checkpointing_enable"):
@@ -91,22 +103,24 @@ def run(
             f"{MEMORY_CAP_ENV}: CUDA memory capped at {memory_cap['cap_gib']:g} GiB "
             f"({memory_cap['fraction']:.3f} of {memory_cap['device_total'] / 2**30:.1f} GiB)"
         )
-    dtype = compute_dtype(torch, q.compute_dtype, cuda)
-    optim, note = optimizer_for(t.optimizer, cuda)
-    if note:
-        echo(f"note: {note}")
+    plain_run = t.trainer == "plain"
+    # plain: float32 weights under autocast; the optimizer updates full-precision weights
+    dtype = torch.float32 if plain_run else compute_dtype(torch, q.compute_dtype, cuda)
 
     base_model = cfg.base_model
+    formatted = rows(tasks, chat=True) if plain_run or cfg.scratch is not None else None
     if cfg.scratch is not None:  # a tokenizer trained on this data and a random model
         from pytest_llmeval.finetune import scratch
 
-        texts = [
-            m["content"] for r in rows(tasks, chat=True) for m in (*r["prompt"], *r["completion"])
-        ]
+        assert formatted is not None
+        started = time.perf_counter()
+        texts = [m["content"] for r in formatted for m in (*r["prompt"], *r["completion"])]
         base_model = str(scratch.build(cfg.output_dir / "scratch-base", texts, cfg.scratch))
+        sc = cfg.scratch
         echo(
-            f"built a {cfg.scratch.layers}-layer, {cfg.scratch.hidden}-wide Llama and a "
-            f"{cfg.scratch.vocab_size}-token BPE tokenizer from {len(texts)} texts"
+            f"built a {sc.layers}-layer, {sc.hidden}-wide Llama and a {sc.vocab_size}-token BPE "
+            f"tokenizer from {min(len(texts), sc.tokenizer_texts or len(texts))} of "
+            f"{len(texts)} texts in {time.perf_counter() - started:.1f} s"
         )
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer or base_model)
@@ -114,105 +128,79 @@ def run(
         raise TrainError(f"cannot load the tokenizer: {exc}".splitlines()[0]) from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    chat = bool(getattr(tokenizer, "chat_template", None))
-    dataset = Dataset.from_list(rows(tasks, chat=chat))
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if q.mode != "none":
-        kwargs["quantization_config"] = bnb_config(transformers, torch, cfg, dtype)
-        if cuda:  # each DDP process holds the whole quantized model on its own GPU
-            from accelerate import PartialState  # type: ignore[import-untyped]
-
-            kwargs["device_map"] = {"": PartialState().local_process_index}
-    try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
-    except OSError as exc:  # not on disk and no hub access, gated repo, bad path...
-        raise TrainError(f"cannot load {cfg.base_model}: {exc}".splitlines()[0]) from None
-    gc = t.gradient_checkpointing
-    gc_kwargs = {"use_reentrant": False} if gc else None
-    if q.mode != "none":
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=gc, gradient_checkpointing_kwargs=gc_kwargs
-        )
-    lora = (
-        None
-        if cfg.lora is None
-        else LoraConfig(
-            r=cfg.lora.r,
-            lora_alpha=cfg.lora.alpha,
-            lora_dropout=cfg.lora.dropout,
-            target_modules=(
-                cfg.lora.target_modules
-                if isinstance(cfg.lora.target_modules, str)
-                else list(cfg.lora.target_modules)
-            ),
-            task_type="CAUSAL_LM",
-        )
-    )
+    clock = budget.Clock(t.max_time_s)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    args = SFTConfig(
-        output_dir=str(cfg.output_dir),
-        per_device_train_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.grad_accum,
-        learning_rate=t.learning_rate,
-        lr_scheduler_type=t.lr_scheduler,
-        warmup_steps=int(t.warmup) if t.warmup >= 1 else float(t.warmup),
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps or -1,
-        seed=t.seed,
-        data_seed=t.seed,
-        optim=optim,
-        activation_checkpointing=gc,
-        activation_checkpointing_kwargs=gc_kwargs,
-        bf16=cuda and dtype == torch.bfloat16,  # trl's default would turn bf16 on, even on CPU
-        fp16=cuda and dtype == torch.float16,
-        use_cpu=not cuda,
-        max_length=t.max_length,
-        completion_only_loss=t.completion_only_loss,
-        logging_steps=t.logging_steps,
-        logging_first_step=True,
-        save_strategy="no",
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        ddp_find_unused_parameters=False if world > 1 else None,
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=lora,
-    )
+    dataset: Any = None
+    if plain_run:
+        from pytest_llmeval.finetune import plain
+
+        if not getattr(tokenizer, "chat_template", None):
+            raise TrainError("trainer: plain needs a tokenizer with a chat template")
+        model = _load(transformers, base_model, cfg, {"dtype": dtype})
+        assert formatted is not None
+        trainer, dataset = plain.build(
+            cfg,
+            formatted,
+            model,
+            tokenizer,
+            clock,
+            echo,
+            partial(sft.arguments, transformers.TrainingArguments, cfg),
+        )
+        n_rows = len(dataset.data)
+    else:
+        try:
+            trainer, model, n_rows = sft.build(
+                cfg, tasks, base_model, tokenizer, dtype, clock, world, echo
+            )
+        except sft.LoadError as exc:
+            raise TrainError(f"cannot load {cfg.base_model}: {exc}") from None
     trainer.remove_callback(transformers.PrinterCallback)
-    trainer.add_callback(_loss_printer(transformers, echo))
+    trainer.add_callback(progress_printer(transformers, echo, clock, dataset))
+    trainer.add_callback(budget.budget_callback(transformers, clock))
     trained: Any = trainer.model
-    if lora is None:
+    full = cfg.lora is None
+    if full:
         trainable = total = sum(p.numel() for p in trained.parameters())
         method = "full" if cfg.scratch is None else "full, from scratch"
     else:
         trainable, total = trained.get_nb_trainable_parameters()
         method = "QLoRA" if q.mode == "4bit" else ("LoRA on int8" if q.mode == "8bit" else "LoRA")
+    optim = trainer.args.optim
+    optim = getattr(optim, "value", optim)
     echo(
-        f"training {method}: {len(dataset)} rows, {count(trainable)} of {count(total)} params "
-        f"trainable, optimizer {optim}, "
-        f"{'cuda' if cuda else 'cpu'} x{world}"
+        f"training {method}: {n_rows} rows, {count(trainable)} of {count(total)} params "
+        f"trainable, optimizer {optim}, {'cuda' if cuda else 'cpu'} x{world}"
+        + (f", time budget {t.max_time_s:g} s" if t.max_time_s else "")
     )
+    end_by = training_end_by()
+    if end_by is not None and t.max_time_s:
+        left = max(1.0, end_by - time.time())
+        if left < t.max_time_s:
+            clock.budget_s = left
+            echo(f"{END_BY_ENV}: the time budget is cut to {left:.0f} s to end by then")
     start = time.perf_counter()
+    previous = _stop_on_sigterm(clock)
     try:
         result = trainer.train()
-    except torch.OutOfMemoryError:
-        echo(_memory_line(cuda_memory(torch, memory_cap), "at the out-of-memory error"))
+    except BaseException as exc:
+        if isinstance(exc, torch.OutOfMemoryError):
+            echo(_memory_line(cuda_memory(torch, memory_cap), "at the out-of-memory error"))
+        if full and is_main_process():  # keep what was learned so far
+            _save(trainer, trained, t.save_dtype, torch, cfg.output_dir)
+            echo(
+                f"training failed ({type(exc).__name__}): the last step's weights are in "
+                f"{cfg.output_dir}"
+            )
         raise
+    finally:
+        _restore_sigterm(previous)
     train_time = time.perf_counter() - start
     memory = cuda_memory(torch, memory_cap)
     if memory:
         echo(_memory_line(memory, "peak"))
-    if lora is None and t.save_dtype:  # e.g. float16: half the file for a bundled model
-        trained.to(getattr(torch, t.save_dtype))
-    trainer.save_model(str(cfg.output_dir))  # adapter or full model, and the tokenizer
-    # the Trainer's pickled arguments: the manifest holds the config, readable
-    (cfg.output_dir / "training_args.bin").unlink(missing_ok=True)
+    _save(trainer, trained, t.save_dtype if full else None, torch, cfg.output_dir)
     if cfg.scratch is not None:
         import shutil
 
@@ -230,6 +218,7 @@ def run(
         "base_model": cfg.base_model,
         "tokenizer": cfg.tokenizer or cfg.base_model,
         "method": method,
+        "trainer": "transformers.Trainer" if plain_run else "trl.SFTTrainer",
         "quantization": q.mode,
         "optimizer": optim,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
@@ -243,13 +232,29 @@ def run(
         "versions": versions(),
         "steps": int(trainer.state.global_step),
         "train_time_s": round(train_time, 2),
+        "time_budget_s": clock.budget_s,
+        "stopped": "signal" if clock.stopped else ("time budget" if clock.spent else "steps"),
         "first_loss": history[0]["loss"] if history else None,
         "final_loss": history[-1]["loss"] if history else None,
         "mean_train_loss": float(result.training_loss),
         "loss_history": history,
         "cuda_memory": memory,
     }
-    commands, hint = eval_commands(cfg, tasks, rootdir)
+    if dataset is not None:
+        d = dataset.data
+        manifest["tokens"] = {
+            "rows": len(d),
+            "rows_over_max_length": d.dropped,
+            "tokens": d.n_tokens,
+            "trained": dataset.tokens_served,
+            "trained_padded": dataset.padded_served,
+            "per_second": round(dataset.tokens_served / max(train_time, 1e-9)),
+            "passes": round(dataset.tokens_served / max(d.n_tokens, 1), 2),
+        }
+    try:  # a store that cannot be read: no command, and still a manifest
+        commands, hint = eval_commands(cfg, tasks, rootdir)
+    except Exception as exc:
+        commands, hint = [], f"no evaluation command: {type(exc).__name__}: {exc}"
     manifest["eval_commands"] = commands
     manifest["eval_hint"] = hint
     if is_main_process():
@@ -259,7 +264,66 @@ def run(
     return manifest
 
 
+def _load(transformers: Any, base_model: str, cfg: FinetuneConfig, kwargs: dict[str, Any]) -> Any:
+    try:
+        return sft.load_model(transformers, base_model, kwargs)
+    except sft.LoadError as exc:
+        raise TrainError(f"cannot load {cfg.base_model}: {exc}") from None
+
+
+def _save(trainer: Any, model: Any, save_dtype: str | None, torch: Any, output_dir: Path) -> None:
+    """The model (a full finetune, in ``save_dtype``) or the adapter, and the tokenizer."""
+    if save_dtype:  # e.g. float16: half the file for a bundled model
+        model.to(getattr(torch, save_dtype))
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "use_cache", None) is False:
+        config.use_cache = True  # training turned it off; generation wants the cache
+    trainer.save_model(str(output_dir))
+    # the Trainer's pickled arguments: the manifest holds the config, readable
+    (output_dir / "training_args.bin").unlink(missing_ok=True)
+
+
+def _stop_on_sigterm(clock: budget.Clock) -> Any:
+    """SIGTERM (as from ``timeout``) ends training after the step in flight."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: Any) -> None:
+        clock.stopped = True
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def progress_printer(transformers: Any, echo: Echo, clock: budget.Clock, dataset: Any) -> Any:
+    from pytest_llmeval.finetune.plain import progress_printer as printer
+
+    return printer(transformers, echo, clock, dataset)
+
+
 MEMORY_CAP_ENV = "LLMEVAL_CUDA_MEMORY_GIB"
+END_BY_ENV = "LLMEVAL_TRAIN_END_BY"
+
+
+def training_end_by() -> float | None:
+    """``LLMEVAL_TRAIN_END_BY`` (Unix time): a budgeted run's training ends by then, even if
+    loading and tokenizing took longer than planned; None when unset."""
+    raw = os.environ.get(END_BY_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise TrainError(f"{END_BY_ENV}={raw!r}: expected a Unix time in seconds") from None
 
 
 def _cuda_device() -> int:
@@ -318,30 +382,6 @@ def compute_dtype(torch: Any, name: str, cuda: bool) -> Any:
     return getattr(torch, name)
 
 
-def bnb_config(transformers: Any, torch: Any, cfg: FinetuneConfig, dtype: Any) -> Any:
-    q = cfg.quantization
-    if q.mode == "8bit":
-        return transformers.BitsAndBytesConfig(load_in_8bit=True)
-    return transformers.BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=q.quant_type,
-        bnb_4bit_use_double_quant=q.double_quant,
-        bnb_4bit_compute_dtype=dtype,
-    )
-
-
-def _loss_printer(transformers: Any, echo: Echo) -> Any:
-    class LossPrinter(transformers.TrainerCallback):  # type: ignore[misc]
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs and state.is_world_process_zero:
-                echo(
-                    f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
-                    f"lr {logs.get('learning_rate', 0.0):.2e}"
-                )
-
-    return LossPrinter()
-
-
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": sys.version.split()[0]}
     for name in VERSIONED:
@@ -353,9 +393,12 @@ def versions() -> dict[str, str | None]:
 
 
 def _git(rootdir: Path) -> dict[str, Any]:
-    from pytest_llmeval.recorder import git_info
+    try:  # the manifest is written after the weights: nothing here may stop it
+        from pytest_llmeval.run.recorder import git_info
 
-    return git_info(rootdir)
+        return dict(git_info(rootdir))
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # -- what to run next ----------------------------------------------------------------------------
@@ -363,7 +406,7 @@ def base_run(cfg: FinetuneConfig, db: Path) -> str | None:
     """The newest complete, whole run of ``hf/<base>`` without an adapter, if any."""
     if not db.is_file():
         return None
-    from pytest_llmeval.storage import Store, StoreError
+    from pytest_llmeval.store.storage import Store, StoreError
 
     specs = {f"hf/{cfg.base_model}"}
     if cfg.base_is_local:

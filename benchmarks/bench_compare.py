@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.store.results import Results
 from pytest_llmeval.store.storage import Store, new_run_row
 
@@ -30,14 +31,14 @@ def rows(n: int, seed: int, drop: float) -> list[dict[str, object]]:
         passed = rng.random() < p
         f1 = max(0.0, min(1.0, (0.9 if passed else 0.3) + rng.gauss(0, 0.1)))
         out.append(
-            {
-                "nodeid": f"evals/eval_qa.yaml::s{i:05d}",
-                "task": "qa",
-                "sample_id": f"s{i:05d}",
-                "slices": ["easy"],
-                "passed": passed,
-                "latency_ms": 100.0,
-                "scores": {
+            SampleResult(
+                nodeid=f"evals/eval_qa.yaml::s{i:05d}",
+                task="qa",
+                sample_id=f"s{i:05d}",
+                slices=("easy",),
+                passed=passed,
+                model=Call(latency_ms=100.0),
+                scores={
                     "qa_exact_match": {
                         "value": float(passed),
                         "passed": passed,
@@ -49,7 +50,7 @@ def rows(n: int, seed: int, drop: float) -> list[dict[str, object]]:
                     "f1b": {"value": f1 * 0.9, "passed": None, "metric": "field_f1"},
                     "f1c": {"value": f1 * 0.8, "passed": None, "metric": "field_recall"},
                 },
-            }
+            )
         )
     return out
 

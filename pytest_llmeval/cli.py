@@ -22,6 +22,7 @@ from typing import Any
 
 from pytest_llmeval.export import summary
 from pytest_llmeval.gate.baseline import MarginError
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import DEFAULT_DB, Results, Run
 from pytest_llmeval.store.storage import StoreError
 
@@ -181,12 +182,12 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
     for task, slices in run.metrics.items():
         for line in summary.task_table(task, slices, run.verdicts):
             print(line)
-        worst = _worst(results.samples(run.id), task, args.worst)
+        worst = summary.worst(results.samples(run.id), task, args.worst)
         if worst:
             print(f"  worst samples ({len(worst)} shown):")
             for row in worst:
-                why = row["error"] or _first_failure(row)
-                print(f"    {row['sample_id']}: {why}")
+                why = row.error or _first_failure(row)
+                print(f"    {row.sample_id}: {why}")
         print()
     if run.verdict == "not evaluated":
         print(f"gate: NOT EVALUATED: {run.reason}")
@@ -289,20 +290,8 @@ def _header(run: Run) -> str:
     )
 
 
-def _worst(rows: list[dict[str, Any]], task: str, limit: int) -> list[dict[str, Any]]:
-    """Errors first, then misses, lowest mean score first."""
-    bad = [r for r in rows if r["task"] == task and (r["error"] or r["passed"] is False)]
-
-    def rank(r: dict[str, Any]) -> tuple[int, float]:
-        values = [s.get("value") for s in r["scores"].values() if isinstance(s, dict)]
-        numbers = [float(v) for v in values if v is not None]
-        return (0 if r["error"] else 1, sum(numbers) / len(numbers) if numbers else 0.0)
-
-    return sorted(bad, key=rank)[:limit]
-
-
-def _first_failure(row: dict[str, Any]) -> str:
-    for name, score in row["scores"].items():
+def _first_failure(row: SampleResult) -> str:
+    for name, score in row.scores.items():
         if isinstance(score, dict) and score.get("passed") is False:
             return f"{name}: {score.get('explanation') or score.get('value')}"
     return "missed"

@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_llmeval.models import Model, ModelSettings
+    from pytest_llmeval.result import SampleResult
 
 
 @pytest.hookspec(firstresult=True)
@@ -23,14 +24,16 @@ def pytest_llmeval_make_model(config: pytest.Config, settings: ModelSettings) ->
     """
 
 
-def pytest_llmeval_result(config: pytest.Config, row: dict[str, Any]) -> None:
-    """Called on the controller for every sample result before it is stored.
+@pytest.hookspec(firstresult=True)
+def pytest_llmeval_result(config: pytest.Config, result: SampleResult) -> SampleResult | None:
+    """Called on the controller for every sample's result before it is stored.
 
-    ``row`` holds JSON primitives (task, sample_id, output, scores, passed, error,
-    latency_ms...). Mutating it changes what is stored::
+    ``result`` is frozen; return a changed copy to change what is stored::
 
-        def pytest_llmeval_result(config, row):
-            row["output"] = row["output"][:1000]
+        def pytest_llmeval_result(config, result):
+            if result.model and len(result.model.output) > 1000:
+                model = dataclasses.replace(result.model, output=result.model.output[:1000])
+                return result.with_(model=model)
     """
 
 

@@ -19,6 +19,7 @@ from pytest_llmeval.gate.baseline import (
     compare,
     higher_is_worse,
 )
+from pytest_llmeval.result import Call, SampleResult
 
 # --- margins ----------------------------------------------------------------------------------
 
@@ -74,20 +75,24 @@ def row(
     passed: bool | None,
     task: str = "t",
     error: str | None = None,
+    latency_ms: float | None = None,
     **scores: float,
-) -> dict[str, Any]:
-    return {
-        "task": task,
-        "sample_id": sid,
-        "passed": passed,
-        "error": error,
-        "scores": {k: {"value": v, "passed": None, "metric": k} for k, v in scores.items()},
-    }
+) -> SampleResult:
+    return SampleResult(
+        nodeid=f"{task}::{sid}",
+        task=task,
+        sample_id=sid,
+        passed=passed,
+        error=error,
+        error_kind="model" if error else None,
+        scores={k: {"value": v, "passed": None, "metric": k} for k, v in scores.items()},
+        model=Call(latency_ms=latency_ms) if latency_ms is not None else None,
+    )
 
 
 def runs(
     n: int, b: int, c: int, both_pass: int | None = None, task: str = "t"
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[SampleResult], list[SampleResult]]:
     """``n`` pairs: ``b`` pass->fail, ``c`` fail->pass, the rest split pass/pass, fail/fail."""
     same = n - b - c
     pp = same * 3 // 4 if both_pass is None else both_pass
@@ -110,8 +115,8 @@ def only(comparison: Any, metric: str = "accuracy", task: str = "t") -> MetricCo
 def test_pairing_added_removed_errored() -> None:
     base = [row(f"s{i}", i % 2 == 0) for i in range(10)]
     cand = [row(f"s{i}", i % 3 == 0) for i in range(2, 12)]
-    base[3]["error"] = "timeout"  # s3 errored in the baseline
-    cand[2]["error"] = "HTTP 500"  # s4 errored in the candidate
+    base[3] = base[3].with_(error="timeout")  # s3 errored in the baseline
+    cand[2] = cand[2].with_(error="HTTP 500")  # s4 errored in the candidate
     result = compare(base, cand)
     (t,) = result.tasks
     assert (t.n_baseline, t.n_candidate) == (10, 10)
@@ -140,8 +145,8 @@ def test_tasks_are_paired_separately_and_one_sided_tasks_are_noted() -> None:
 
 
 def test_rows_without_verdict_and_plain_number_scores() -> None:
-    base = [row("a", None, f1=0.5), {**row("b", True), "scores": {"f1": 0.25}}]
-    cand = [row("a", None, f1=0.5), {**row("b", True), "scores": {"f1": 0.75}}]
+    base = [row("a", None, f1=0.5), row("b", True).with_(scores={"f1": 0.25})]
+    cand = [row("a", None, f1=0.5), row("b", True).with_(scores={"f1": 0.75})]
     result = compare(base, cand, ["f1:-0.1"])
     assert only(result).n == 1  # "a" has no pass/fail verdict
     f1 = only(result, "f1")
@@ -202,10 +207,10 @@ def test_underpowered_depends_on_n() -> None:
 
 def test_higher_is_worse_binary_and_continuous() -> None:
     n = 400
-    base = [{**row(f"s{i}", True), "latency_ms": 1000.0 + i % 7} for i in range(n)]
-    cand = [{**row(f"s{i}", True), "latency_ms": 1300.0 + i % 5} for i in range(n)]
+    base = [row(f"s{i}", True, latency_ms=1000.0 + i % 7) for i in range(n)]
+    cand = [row(f"s{i}", True, latency_ms=1300.0 + i % 5) for i in range(n)]
     for i in range(0, 60):
-        cand[i]["error"] = "timeout"
+        cand[i] = cand[i].with_(error="timeout")
     result = compare(base, cand, ["error_rate:1%", "latency_ms:200"])
     err = only(result, "error_rate")
     assert err.higher_is_worse and err.n == n and (err.b, err.c) == (0, 60)
@@ -344,7 +349,7 @@ def test_ten_thousand_samples_six_metrics_runs() -> None:
     n = 10_000
     p = rng.beta(0.5, 0.2, n)
 
-    def run(seed: int, drop: float) -> list[dict[str, Any]]:
+    def run(seed: int, drop: float) -> list[SampleResult]:
         r = np.random.default_rng(seed)
         ok = r.random(n) < p * (1 - drop)
         f1 = np.where(ok, 1.0, r.beta(2, 3, n))

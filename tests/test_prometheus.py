@@ -17,6 +17,7 @@ pytest.importorskip("prometheus_client", reason="the prometheus exporter needs p
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_llmeval.export import EXPORTERS, prometheus
+from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.store.results import Run
 
 
@@ -51,22 +52,21 @@ def _run() -> Run:
     )
 
 
-def _samples() -> list[dict[str, Any]]:
-    base = {"task": "qa", "cached": False, "prompt_tokens": 10, "completion_tokens": 2}
+def _samples() -> list[SampleResult]:
+    def sample(
+        sid: str, passed: bool | None, error: str | None = None, **call: Any
+    ) -> SampleResult:
+        model = Call(prompt_tokens=10, completion_tokens=2, **call)
+        kind = "model" if error else None
+        return SampleResult(f"qa::{sid}", "qa", sid, passed=passed, error=error,
+                            error_kind=kind, model=model)  # fmt: skip
+
     return [
-        {**base, "sample_id": "a", "passed": True, "error": None, "latency_ms": 40.0},
-        {**base, "sample_id": "b", "passed": False, "error": None, "latency_ms": 700.0},
+        sample("a", True, latency_ms=40.0),
+        sample("b", False, latency_ms=700.0),
         # a cache hit: its own latency is the lookup's; the histogram uses the original
-        {
-            **base,
-            "sample_id": "c",
-            "passed": True,
-            "error": None,
-            "cached": True,
-            "latency_ms": 0.2,
-            "original_latency_ms": 3000.0,
-        },
-        {**base, "sample_id": "d", "passed": None, "error": "HTTP 500", "latency_ms": 9.0},
+        sample("c", True, cached=True, latency_ms=0.2, original_latency_ms=3000.0),
+        sample("d", None, "HTTP 500", latency_ms=9.0),
     ]
 
 

@@ -23,6 +23,7 @@ pytest.importorskip("matplotlib", reason="the report's plots need matplotlib (th
 import numpy as np
 
 from pytest_llmeval.export.html import json_diff, write_report
+from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.store.results import Results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -321,32 +322,24 @@ def test_render_without_plots_errors_or_thresholds(monkeypatch: pytest.MonkeyPat
         model="hf/./ckpt",
         metrics={"qa": {"": {"error_rate": {"value": 0.5, "lo": 0.1, "hi": 0.9, "n": 2}}}},
     )
-    rows: list[dict[str, Any]] = [
-        {
-            "task": "qa",
-            "sample_id": "a&b",
-            "nodeid": "e.yaml::a&b",
-            "error": "HTTP 500 <html>",
-            "error_kind": "model",
-            "passed": None,
-            "scores": {},
-            "prompt": "not JSON <p>",
-            "output": None,
-            "expected": '["x", "y"]',
-            "latency_ms": None,
-        },
-        {
-            "task": "qa",
-            "sample_id": "c",
-            "passed": True,
-            "error": None,
-            "scores": {},
-            "cached": True,
-            "latency_ms": 0.1,
-            "original_latency_ms": 900.0,
-            "output": "x",
-            "expected": "x",
-        },
+    rows = [
+        SampleResult(
+            nodeid="e.yaml::a&b",
+            task="qa",
+            sample_id="a&b",
+            error="HTTP 500 <html>",
+            error_kind="model",
+            prompt="not JSON <p>",
+            expected='["x", "y"]',
+        ),
+        SampleResult(
+            nodeid="e.yaml::c",
+            task="qa",
+            sample_id="c",
+            passed=True,
+            model=Call(output="x", cached=True, latency_ms=0.1, original_latency_ms=900.0),
+            expected="x",
+        ),
     ]
     monkeypatch.setattr(plots, "available", lambda: False)
     html = report_html.render(run, rows)

@@ -15,6 +15,7 @@ import pytest
 
 from pytest_llmeval import stats
 from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, compare, judge_binary, judge_mean
+from pytest_llmeval.result import SampleResult
 
 np = pytest.importorskip("numpy")
 
@@ -208,15 +209,13 @@ def test_paired_interval_coverage() -> None:
     assert 0.87 <= coverage <= 0.93, coverage
 
 
-def _rows(passed: np.ndarray, f1: np.ndarray | None = None) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+def _rows(passed: np.ndarray, f1: np.ndarray | None = None) -> list[SampleResult]:
+    out: list[SampleResult] = []
     for i, ok in enumerate(passed.tolist()):
         scores = (
             {} if f1 is None else {"f1": {"value": float(f1[i]), "passed": None, "metric": "f1"}}
         )
-        out.append(
-            {"task": "t", "sample_id": f"s{i:05d}", "passed": ok, "error": None, "scores": scores}
-        )
+        out.append(SampleResult(f"t::s{i:05d}", "t", f"s{i:05d}", passed=ok, scores=scores))
     return out
 
 

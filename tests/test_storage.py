@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.store.storage import SCHEMA_VERSION, Store, StoreError, new_run_row
 
 
@@ -38,16 +39,15 @@ def test_runs_results_and_metrics_round_trip(tmp_path: Path) -> None:
     store = Store(tmp_path / "r.db")
     store.create_run(new_run_row("r1", model="openai/x", params={"t": 0}, datasets={"a": "h"}))
     rows = [
-        {
-            "nodeid": f"n{i}",
-            "task": "qa",
-            "sample_id": f"s{i}",
-            "slices": ["easy"],
-            "scores": {"f1": {"value": 1.0}},
-            "passed": True,
-            "latency_ms": 1.5,
-            "cached": False,
-        }
+        SampleResult(
+            nodeid=f"n{i}",
+            task="qa",
+            sample_id=f"s{i}",
+            slices=("easy",),
+            scores={"f1": {"value": 1.0}},
+            passed=True,
+            model=Call(output="x", latency_ms=1.5),
+        )
         for i in range(3)
     ]
     store.add_results("r1", rows)
@@ -72,7 +72,9 @@ def test_runs_results_and_metrics_round_trip(tmp_path: Path) -> None:
     assert run is not None
     assert run["status"] == "complete" and run["n_results"] == 3 and run["params"] == {"t": 0}
     results = store.results("r1")
-    assert results[0]["slices"] == ["easy"] and results[0]["passed"] is True
+    assert results[0].slices == ("easy",) and results[0].passed is True
+    assert results[0] == rows[0].with_(worker="main")  # the result round-trips whole
+    assert results[0]["slices"] == ["easy"]  # and reads as the stored row
     assert store.metrics("r1")[0]["lo"] == 0.4
     assert [r["id"] for r in store.list_runs(status="complete")] == ["r1"]
     assert store.list_runs(model="nomatch") == []

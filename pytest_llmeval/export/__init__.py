@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO
 
 from pytest_llmeval.export import csv, json, prometheus
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import Run
 
-Exporter = Callable[[Run, Sequence[dict[str, Any]], IO[str]], None]
+Exporter = Callable[[Run, Sequence[SampleResult], IO[str]], None]
 
 EXPORTERS: dict[str, Exporter] = {
     "csv": csv.write_samples,
@@ -19,7 +20,7 @@ EXPORTERS: dict[str, Exporter] = {
 }
 
 
-def export(name: str, run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+def export(name: str, run: Run, samples: Sequence[SampleResult], out: IO[str]) -> None:
     try:
         exporter = EXPORTERS[name]
     except KeyError:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import Run
 
 SAMPLE_COLUMNS = (
@@ -17,15 +18,15 @@ SAMPLE_COLUMNS = (
 METRIC_COLUMNS = ("run_id", "model", "task", "slice", "metric", "value", "lo", "hi", "n", "method")
 
 
-def write_samples(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+def write_samples(run: Run, samples: Sequence[SampleResult], out: IO[str]) -> None:
     """Fixed columns, then one ``score.<name>`` column per score seen in the run."""
-    score_names = sorted({name for s in samples for name in s.get("scores", {})})
+    score_names = sorted({name for s in samples for name in s.scores})
     writer = csv.writer(out)
     writer.writerow([*SAMPLE_COLUMNS, *(f"score.{n}" for n in score_names)])
     for s in samples:
-        fixed = [run.id if c == "run_id" else s.get(c) for c in SAMPLE_COLUMNS]
-        fixed[SAMPLE_COLUMNS.index("slices")] = ";".join(s.get("slices") or ())
-        scores = s.get("scores", {})
+        row = {**s.columns(), "run_id": run.id, "slices": ";".join(s.slices)}
+        fixed = [row.get(c) for c in SAMPLE_COLUMNS]
+        scores = s.scores
         writer.writerow(
             [
                 *(_cell(v) for v in fixed),
@@ -34,7 +35,7 @@ def write_samples(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> 
         )
 
 
-def write_metrics(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+def write_metrics(run: Run, samples: Sequence[SampleResult], out: IO[str]) -> None:
     writer = csv.writer(out)
     writer.writerow(METRIC_COLUMNS)
     for task, slices in run.metrics.items():

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span, TracerProvider
 
+    from pytest_llmeval.result import Call
+
 TimeLike = float | int | datetime
 SCOPE = "pytest_llmeval"
 DEFAULT_SERVICE = "pytest-llmeval"
@@ -194,46 +196,28 @@ class SampleSpan:
         label = f"chat {name}" if name else "chat"
         self.children.append(_Child(label, start, end, span_attrs, client=True))
 
-    def model_call(
-        self,
-        model: str | None = None,
-        *,
-        start_time: TimeLike | None = None,
-        end_time: TimeLike | None = None,
-        latency_ms: float | None = None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        cached: bool | None = None,
-        finish_reason: str | None = None,
-        attrs: Mapping[str, Any] | None = None,
+    def call(
+        self, role: str, model: str | None, call: Call, *, score: float | None = None
     ) -> None:
-        """A child span for the model's call (``model``: the spec, e.g. ``openai/gpt-4o``).
-        A cache hit is the original call's latency with ``cached=True``."""
+        """A child span for one model call (``role``: ``model`` or ``judge``; ``model``:
+        the spec, e.g. ``openai/gpt-4o``), timed from when it ran. A cache hit is the
+        original call's latency with ``cached=True``."""
+        extra = {"llmeval.judge.score": score} if role == "judge" else None
         self._call(
-            "model", model, start_time, end_time, latency_ms, input_tokens, output_tokens,
-            cached, finish_reason, attrs,
+            role, model, call.started_at, call.ended_at,
+            call.original_latency_ms if call.cached else None, call.prompt_tokens,
+            call.completion_tokens, call.cached, call.finish_reason, extra,
         )  # fmt: skip
 
-    def judge_call(
-        self,
-        model: str | None = None,
-        *,
-        start_time: TimeLike | None = None,
-        end_time: TimeLike | None = None,
-        latency_ms: float | None = None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        cached: bool | None = None,
-        finish_reason: str | None = None,
-        score: float | None = None,
-        attrs: Mapping[str, Any] | None = None,
-    ) -> None:
-        """A child span for the judge's call; ``score`` -> ``llmeval.judge.score``."""
-        extra = {"llmeval.judge.score": score, **(attrs or {})}
-        self._call(
-            "judge", model, start_time, end_time, latency_ms, input_tokens, output_tokens,
-            cached, finish_reason, extra,
-        )  # fmt: skip
+    def model_call(self, model: str | None = None, **kw: Any) -> None:
+        """A child span for the model's call from its parts (start_time, end_time,
+        latency_ms, input_tokens, output_tokens, cached, finish_reason, attrs)."""
+        self._call("model", model, **_parts(kw), attrs=kw.get("attrs"))
+
+    def judge_call(self, model: str | None = None, **kw: Any) -> None:
+        """Like :meth:`model_call`; ``score`` -> ``llmeval.judge.score``."""
+        extra = {"llmeval.judge.score": kw.get("score"), **(kw.get("attrs") or {})}
+        self._call("judge", model, **_parts(kw), attrs=extra)
 
     def scoring(
         self,
@@ -459,6 +443,11 @@ class Tracer:
             getattr(self.tracer_provider, "shutdown", lambda: None)()
         if self._own_meter:
             getattr(self.meter_provider, "shutdown", lambda: None)()
+
+
+def _parts(kw: Mapping[str, Any]) -> dict[str, Any]:
+    names = ("start_time", "end_time", "latency_ms", "input_tokens", "output_tokens", "cached")
+    return {n: kw.get(n) for n in (*names, "finish_reason")}
 
 
 def _names(value: str) -> list[str]:

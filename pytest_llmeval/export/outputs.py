@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_llmeval.result import SampleResult
 
 OTEL_ENV = (
     "OTEL_TRACES_EXPORTER",
@@ -74,47 +77,31 @@ class Outputs:
 
             self._tracer = Tracer.from_env()
 
-    def sample(self, row: dict[str, Any]) -> None:
+    def sample(self, result: SampleResult) -> None:
         """One span per sample: the model call, the judge's call, the scoring as children."""
         if self._tracer is None:
             return
         attrs = {
-            "task": row["task"],
-            "sample_id": row["sample_id"],
-            "nodeid": row["nodeid"],
-            "passed": row.get("passed"),
-            "cached": row.get("cached"),
-            "error": row.get("error"),
-            "worker": row.get("worker"),
+            "task": result.task,
+            "sample_id": result.sample_id,
+            "nodeid": result.nodeid,
+            "passed": result.passed,
+            "cached": result.model.cached if result.model else None,
+            "error": result.error,
+            "worker": result.worker,
         }
-        with self._tracer.sample_span(row["nodeid"], attrs) as span:
-            if row.get("model_started_at") is not None:
-                span.model_call(
-                    self.model,
-                    start_time=row["model_started_at"],
-                    end_time=row["model_ended_at"],
-                    input_tokens=row.get("prompt_tokens"),
-                    output_tokens=row.get("completion_tokens"),
-                    cached=row.get("cached"),
-                    finish_reason=row.get("finish_reason"),
-                    latency_ms=row.get("original_latency_ms") if row.get("cached") else None,
-                )
-            if row.get("judged") and row.get("judge_started_at") is not None:
-                judge = (row.get("scores") or {}).get("judge") or {}
-                span.judge_call(
-                    self.judge,
-                    start_time=row["judge_started_at"],
-                    end_time=row["judge_ended_at"],
-                    input_tokens=row.get("judge_prompt_tokens"),
-                    output_tokens=row.get("judge_completion_tokens"),
-                    score=judge.get("value"),
-                )
-            if row.get("scored_at") is not None:
+        with self._tracer.sample_span(result.nodeid, attrs) as span:
+            if result.model is not None and result.model.started_at is not None:
+                span.call("model", self.model, result.model)
+            if result.judge is not None and result.judge.started_at is not None:
+                judge = result.scores.get("judge") or {}
+                span.call("judge", self.judge, result.judge, score=judge.get("value"))
+            if result.scored_at is not None:
                 span.scoring(
-                    start_time=row["scored_at"][0],
-                    end_time=row["scored_at"][1],
-                    scores=row.get("scores"),
-                    passed=row.get("passed"),
+                    start_time=result.scored_at[0],
+                    end_time=result.scored_at[1],
+                    scores=result.scores,
+                    passed=result.passed,
                 )
 
     def finish(self, result: dict[str, Any], db: Path, run_id: str) -> list[str]:

@@ -42,6 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 from pytest_llmeval.store.results import Run
 
@@ -116,35 +117,32 @@ def _timestamp(text: str | None) -> float | None:
         return None
 
 
-def latencies_s(rows: Iterable[Mapping[str, Any]], judge: bool = False) -> list[float]:
-    """Per-sample latencies in seconds of the rows without an error: the model's (a cache
-    hit: its original latency), or the judge's (``judge=True``)."""
+def latencies_s(rows: Iterable[SampleResult], judge: bool = False) -> list[float]:
+    """Per-sample latencies in seconds of the results without an error: the model's (a
+    cache hit: its original latency), or the judge's (``judge=True``)."""
     out = []
     for row in rows:
-        if judge:
-            ms = finite(row.get("judge_latency_ms"))
-        elif row.get("error"):
+        if row.error and not judge:
             continue
-        else:
-            ms = finite(row.get("original_latency_ms" if row.get("cached") else "latency_ms"))
+        ms = finite(row.call("judge" if judge else "model").model_latency_ms)
         if ms is not None:
             out.append(ms / 1000.0)
     return out
 
 
-def _outcome(row: Mapping[str, Any]) -> str:
-    if row.get("error"):
+def _outcome(row: SampleResult) -> str:
+    if row.error:
         return "error"
-    if row.get("passed") is None:
+    if row.passed is None:
         return "unscored"
-    return "passed" if row["passed"] else "failed"
+    return "passed" if row.passed else "failed"
 
 
 class RunCollector:
     """A ``prometheus_client`` collector yielding one run's families (no ``_created`` series,
     no global state: each export builds its own registry)."""
 
-    def __init__(self, run: Run, samples: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, run: Run, samples: Sequence[SampleResult]) -> None:
         self.run = run
         self.samples = samples
 
@@ -158,9 +156,9 @@ class RunCollector:
         run, model, run_id = self.run, self.run.model or "", self.run.id
         yield from self._metric_gauges(GaugeMetricFamily)
 
-        by_task: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        by_task: dict[str, list[SampleResult]] = defaultdict(list)
         for row in self.samples:
-            by_task[str(row.get("task", ""))].append(row)
+            by_task[row.task].append(row)
 
         outcomes = CounterMetricFamily(
             PREFIX + "samples",
@@ -193,14 +191,16 @@ class RunCollector:
             if hist.samples:
                 yield hist
 
-        for name, doc, fields in (
-            ("tokens", "Model tokens.", ("prompt_tokens", "completion_tokens")),
-            ("judge_tokens", "Judge tokens.", ("judge_prompt_tokens", "judge_completion_tokens")),
+        for name, doc, role in (
+            ("tokens", "Model tokens.", "model"),
+            ("judge_tokens", "Judge tokens.", "judge"),
         ):
             tokens = CounterMetricFamily(PREFIX + name, doc, labels=("task", "model", "kind"))
             for task, rows in sorted(by_task.items()):
-                for field, kind in zip(fields, ("prompt", "completion"), strict=True):
-                    used = [int(r[field]) for r in rows if r.get(field) is not None]
+                for kind in ("prompt", "completion"):
+                    used = [
+                        int(v) for r in rows if (v := getattr(r.call(role), f"{kind}_tokens"))
+                    ]
                     if used:
                         tokens.add_metric((task, model, kind), float(sum(used)))
             if tokens.samples:
@@ -312,7 +312,7 @@ def _single(family: Metric, labels: Sequence[str], value: float) -> Metric:
     return family
 
 
-def registry(run: Run, samples: Sequence[Mapping[str, Any]]) -> CollectorRegistry:
+def registry(run: Run, samples: Sequence[SampleResult]) -> CollectorRegistry:
     """A fresh ``CollectorRegistry`` holding the run's families."""
     from prometheus_client import CollectorRegistry
 
@@ -321,19 +321,19 @@ def registry(run: Run, samples: Sequence[Mapping[str, Any]]) -> CollectorRegistr
     return reg
 
 
-def render(run: Run, samples: Sequence[Mapping[str, Any]]) -> str:
+def render(run: Run, samples: Sequence[SampleResult]) -> str:
     """The Prometheus text exposition (format 0.0.4) of the run."""
     from prometheus_client import generate_latest
 
     return generate_latest(registry(run, samples)).decode("utf-8")
 
 
-def write(run: Run, samples: Sequence[dict[str, Any]], out: IO[str]) -> None:
+def write(run: Run, samples: Sequence[SampleResult], out: IO[str]) -> None:
     """The exporter-table entry: ``llmeval export RUN --format prometheus``."""
     out.write(render(run, samples))
 
 
-def write_textfile(run: Run, samples: Sequence[Mapping[str, Any]], path: Path | str) -> None:
+def write_textfile(run: Run, samples: Sequence[SampleResult], path: Path | str) -> None:
     """Write a textfile-collector file atomically (a temporary file renamed into place, so
     node_exporter never reads half a file). Name it ``*.prom``."""
     from prometheus_client import write_to_textfile
@@ -343,7 +343,7 @@ def write_textfile(run: Run, samples: Sequence[Mapping[str, Any]], path: Path | 
 
 def push(
     run: Run,
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[SampleResult],
     gateway_url: str,
     job: str = "llmeval",
     grouping_key: Mapping[str, str] | None = None,

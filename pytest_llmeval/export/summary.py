@@ -6,7 +6,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.stats import finite
+
 if TYPE_CHECKING:
+    from pytest_llmeval.result import SampleResult
     from pytest_llmeval.suite import Case
 
 # Shown first, in this order; other metrics follow alphabetically.
@@ -167,16 +170,33 @@ def engine_line(e: Mapping[str, Any]) -> str:
     return line
 
 
-def miss_message(case: Case, row: Mapping[str, Any], failing: Sequence[str]) -> str:
+def worst(samples: Sequence[SampleResult], task: str, limit: int) -> list[SampleResult]:
+    """Errors first, then misses, lowest mean score first (``llmeval show`` and the HTML report)."""
+    bad = [r for r in samples if r.task == task and (r.error or r.passed is False)]
+
+    def rank(r: SampleResult) -> tuple[int, float, str]:
+        values = [
+            v
+            for s in r.scores.values()
+            if isinstance(s, Mapping) and (v := finite(s.get("value"))) is not None
+        ]
+        mean = sum(values) / len(values) if values else 0.0
+        return (0 if r.error else 1, mean, r.sample_id)
+
+    return sorted(bad, key=rank)[:limit]
+
+
+def miss_message(case: Case, result: SampleResult | None, failing: Sequence[str]) -> str:
     """The failure text of a missed sample: which scorer, expected vs got."""
     s = case.sample
     head = f"[{case.suite.name}] {s.id} missed ({s.source}:{s.line})"
     lines = [head]
+    scores = result.scores if result is not None else {}
     for name in failing:
-        score = row["scores"][name]
+        score = scores[name]
         lines.append(f"  {name}: {score.get('explanation') or score.get('value')}")
-    lines.append(f"  expected: {_short(row.get('expected'))}")
-    lines.append(f"  got:      {_short(row.get('output'))}")
+    lines.append(f"  expected: {_short(result.expected if result else None)}")
+    lines.append(f"  got:      {_short(result.output if result else None)}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pytest_llmeval import stats
+from pytest_llmeval.result import JUDGE, SampleResult
 
 OVERALL = ""  # the slice key for "all samples of the task"
 
@@ -21,40 +22,40 @@ def metric_value(
     return {"value": value, "lo": lo, "hi": hi, "n": n, "method": method}
 
 
-def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+def summarize(rows: Iterable[SampleResult]) -> dict[str, dict[str, dict[str, Any]]]:
     """``{task: {slice: {metric: {value, lo, hi, n, method}}}}``; slice ``""`` is overall."""
-    groups: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[str, dict[str, list[SampleResult]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        task = str(row["task"])
-        groups[task][OVERALL].append(row)
-        for s in row.get("slices") or ():
-            groups[task][str(s)].append(row)
+        groups[row.task][OVERALL].append(row)
+        for s in row.slices:
+            groups[row.task][str(s)].append(row)
     return {
         task: {sl: group_metrics(rs) for sl, rs in sorted(slices.items())}
         for task, slices in sorted(groups.items())
     }
 
 
-def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Metrics of one group of rows. Errored rows count only in ``error_rate`` (the model
-    failed) or ``invalid_judge_rate`` (the judge did): an error is never a wrong answer."""
+def group_metrics(rows: list[SampleResult]) -> dict[str, dict[str, Any]]:
+    """Metrics of one group of results. Errored ones count only in ``error_rate`` (the
+    model, the judge's call or a scorer failed) or ``invalid_judge_rate`` (the judge's
+    verdict stayed invalid): an error is never a wrong answer."""
     n = len(rows)
-    scored = [r for r in rows if not r.get("error")]
+    scored = [r for r in rows if r.evaluated]
     out: dict[str, dict[str, Any]] = {}
-    errors = sum(1 for r in rows if r.get("error") and r.get("error_kind") != "judge")
+    errors = sum(1 for r in rows if r.error and r.error_kind != JUDGE)
     out["error_rate"] = rate(errors, n)
-    judged = [r for r in rows if r.get("judged")]
+    judged = [r for r in rows if r.judged]
     if judged:
-        invalid = sum(1 for r in judged if r.get("error_kind") == "judge")
+        invalid = sum(1 for r in judged if r.error_kind == JUDGE)
         out["invalid_judge_rate"] = rate(invalid, len(judged))
 
-    verdicts = [bool(r["passed"]) for r in scored if r.get("passed") is not None]
+    verdicts = [bool(r.passed) for r in scored if r.passed is not None]
     if verdicts:
         out["accuracy"] = rate(sum(verdicts), len(verdicts))
 
     per_metric: dict[str, list[float]] = defaultdict(list)
     for r in scored:
-        for name, score in (r.get("scores") or {}).items():
+        for name, score in r.scores.items():
             value = score.get("value") if isinstance(score, Mapping) else score
             if value is None:
                 continue
@@ -67,28 +68,18 @@ def group_metrics(rows: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
         out[metric] = metric_value(sum(values) / len(values), len(values), lo, hi, method)
 
     # A cached answer's latency is the model's original one, not the cache lookup's.
-    latencies = [
-        float(lat)
-        for r in scored
-        if (lat := r.get("original_latency_ms" if r.get("cached") else "latency_ms")) is not None
-    ]
-    out.update(_percentiles("latency", latencies))
-    out.update(
-        _percentiles(
-            "judge_latency",
-            [float(r["judge_latency_ms"]) for r in judged if r.get("judge_latency_ms") is not None],
-        )
-    )
-    for field in (
-        "prompt_tokens",
-        "completion_tokens",
-        "judge_prompt_tokens",
-        "judge_completion_tokens",
-    ):
-        counts = [int(r[field]) for r in rows if r.get(field) is not None]
-        if counts:
-            out[f"{field}_total"] = metric_value(float(sum(counts)), len(counts))
+    out.update(_percentiles("latency", _latencies(scored, "model")))
+    out.update(_percentiles("judge_latency", _latencies(judged, "judge")))
+    for role, prefix in (("model", ""), ("judge", "judge_")):
+        for name in ("prompt_tokens", "completion_tokens"):
+            counts = [v for r in rows if (v := getattr(r.call(role), name)) is not None]
+            if counts:
+                out[f"{prefix}{name}_total"] = metric_value(float(sum(counts)), len(counts))
     return out
+
+
+def _latencies(rows: list[SampleResult], role: str) -> list[float]:
+    return [float(v) for r in rows if (v := r.call(role).model_latency_ms) is not None]
 
 
 def rate(k: int, n: int) -> dict[str, Any]:

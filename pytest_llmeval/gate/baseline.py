@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_llmeval import stats
+from pytest_llmeval.result import SampleResult
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -278,8 +279,8 @@ def judge_mean(
 
 
 def compare(
-    baseline_rows: Iterable[Mapping[str, Any]],
-    candidate_rows: Iterable[Mapping[str, Any]],
+    baseline_rows: Iterable[SampleResult],
+    candidate_rows: Iterable[SampleResult],
     margins: Iterable[Margin | str] = (),
     alpha: float = 0.05,
     detect_factor: float = 2.5,
@@ -327,22 +328,22 @@ def compare(
     )
 
 
-def _index(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Mapping[str, Any]]]:
-    out: dict[str, dict[str, Mapping[str, Any]]] = defaultdict(dict)
+def _index(rows: Iterable[SampleResult]) -> dict[str, dict[str, SampleResult]]:
+    out: dict[str, dict[str, SampleResult]] = defaultdict(dict)
     for row in rows:
-        out[str(row["task"])][str(row["sample_id"])] = row  # a later duplicate wins
+        out[row.task][row.sample_id] = row  # a later duplicate wins
     return out
 
 
-def _values(row: Mapping[str, Any]) -> dict[str, float]:
-    """Per-sample metric values of a row without an error (mirrors aggregate.group_metrics:
-    a scorer metric is the mean of the row's scorer values that report to it)."""
+def _values(row: SampleResult) -> dict[str, float]:
+    """Per-sample metric values of a result without an error (mirrors
+    aggregate.group_metrics: a scorer metric is the mean of its scorer values)."""
     out: dict[str, float] = {}
-    if row.get("passed") is not None:
-        out[ACCURACY] = 1.0 if row["passed"] else 0.0
+    if row.passed is not None:
+        out[ACCURACY] = 1.0 if row.passed else 0.0
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for name, score in (row.get("scores") or {}).items():
+    for name, score in row.scores.items():
         if type(score) is dict or isinstance(score, Mapping):  # the fast check first
             value, metric = score.get("value"), str(score.get("metric", name))
         else:
@@ -353,7 +354,7 @@ def _values(row: Mapping[str, Any]) -> dict[str, float]:
         counts[metric] = counts.get(metric, 0) + 1
     for metric, total in sums.items():
         out[metric] = total / counts[metric]
-    latency = row.get("original_latency_ms" if row.get("cached") else "latency_ms")
+    latency = row.model.model_latency_ms if row.model is not None else None
     if latency is not None:
         out[LATENCY] = float(latency)
     return out
@@ -361,8 +362,8 @@ def _values(row: Mapping[str, Any]) -> dict[str, float]:
 
 def _compare_task(
     task: str,
-    b_rows: Mapping[str, Mapping[str, Any]],
-    c_rows: Mapping[str, Mapping[str, Any]],
+    b_rows: Mapping[str, SampleResult],
+    c_rows: Mapping[str, SampleResult],
     margins: Mapping[str, Margin],
     alpha: float,
     power: float,
@@ -371,7 +372,7 @@ def _compare_task(
     seed: int,
 ) -> TaskComparison:
     common = sorted(set(b_rows) & set(c_rows))
-    clean = [i for i in common if not b_rows[i].get("error") and not c_rows[i].get("error")]
+    clean = [i for i in common if not b_rows[i].error and not c_rows[i].error]
     b_vals = {i: _values(b_rows[i]) for i in clean}
     c_vals = {i: _values(c_rows[i]) for i in clean}
     present = {m for i in clean for m in b_vals[i].keys() & c_vals[i].keys()} - {LATENCY}
@@ -383,8 +384,8 @@ def _compare_task(
     for metric in margins if common else ():
         if metric == ERROR_RATE:
             ids = common
-            bv = [1.0 if b_rows[i].get("error") else 0.0 for i in ids]
-            cv = [1.0 if c_rows[i].get("error") else 0.0 for i in ids]
+            bv = [1.0 if b_rows[i].error else 0.0 for i in ids]
+            cv = [1.0 if c_rows[i].error else 0.0 for i in ids]
         else:
             ids = [i for i in clean if metric in b_vals[i] and metric in c_vals[i]]
             bv = [b_vals[i][metric] for i in ids]

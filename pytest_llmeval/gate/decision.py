@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmeval.gate.thresholds import Threshold, Verdict
+from pytest_llmeval.result import SampleResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -63,14 +64,14 @@ JUDGE_METRICS = frozenset(
 def never_produced(
     verdicts: Iterable[Verdict],
     values: Mapping[str, Mapping[str, float | None]],
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[SampleResult],
 ) -> list[Verdict]:
     """Verdicts on a metric that nothing in the run could have produced: a name recorded by
     no sample (``llmeval_record`` in a marked test is only known once it ran). A metric that
     exists but has no value (every sample errored) is not one of these: it fails."""
     seen = set(RUN_METRICS) | JUDGE_METRICS
     for r in rows:
-        for name, score in (r.get("scores") or {}).items():
+        for name, score in r.scores.items():
             seen.add(score.get("metric", name) if isinstance(score, Mapping) else name)
     return [
         v

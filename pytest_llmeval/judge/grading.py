@@ -24,7 +24,9 @@ from pytest_llmeval.judge import (
     repair_messages,
 )
 from pytest_llmeval.models.base import Completion, GenerateParams, ModelError
+from pytest_llmeval.result import MAX_TEXT, Call
 from pytest_llmeval.run.engine import Request
+from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case
 
 JUDGE_SUFFIX = "::judge"
@@ -105,6 +107,19 @@ class Graded:
     cached: bool
     cache_entries: list[dict[str, Any]] = field(default_factory=list)  # for the controller
     failure: ModelError | None = None  # the judge's call failed (not its verdict)
+
+    def call(self) -> Call:
+        """The judge's calls (repairs included) as one record beside the model's."""
+        return Call(
+            output=self.output[:MAX_TEXT],
+            latency_ms=round(self.latency_ms, 3),  # the judge's own, also when cached
+            original_latency_ms=round(self.latency_ms, 3) if self.cached else None,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cached=self.cached,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )
     started_at: float | None = None  # the first judge call's start (Unix seconds)
     ended_at: float | None = None
 
@@ -137,7 +152,7 @@ def grade(
             graded.started_at = comp.metadata.get("started_at")
         graded.ended_at = comp.metadata.get("ended_at", graded.ended_at)
         if comp.metadata.get("cache_key") and not comp.cached:
-            graded.cache_entries.append(cache_entry(comp))
+            graded.cache_entries.append(cache.entry(Call.from_completion(comp), None))
         verdict = parse_verdict(comp.text, rubric)
         if not isinstance(verdict, JudgeParseError):
             graded.verdict, graded.guard = apply_guard(verdict, answer, rubric)
@@ -151,21 +166,6 @@ def grade(
             f"judge error: invalid verdict after {attempt + 1} attempts: {verdict.reason}"
         )
     return graded
-
-
-def cache_entry(comp: Completion) -> dict[str, Any]:
-    """A judge reply as the controller stores it in the response cache."""
-    return {
-        "key": comp.metadata["cache_key"],
-        "latency_ms": comp.latency_ms,
-        "response": {
-            "text": comp.text,
-            "finish_reason": comp.finish_reason,
-            "prompt_tokens": comp.prompt_tokens,
-            "completion_tokens": comp.completion_tokens,
-            "model": comp.model,
-        },
-    }
 
 
 def scores(graded: Graded, rubric: Rubric) -> dict[str, dict[str, Any]]:

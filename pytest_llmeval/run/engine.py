@@ -27,7 +27,7 @@ from pytest_llmeval.run.limiter import AdaptiveLimiter
 from pytest_llmeval.store import cache
 
 T = TypeVar("T")
-CacheLookup = Callable[[list[str]], Mapping[str, Mapping[str, Any]]]
+CacheLookup = Callable[[list[str]], Mapping[str, Completion]]  # key -> cached answer
 
 
 @dataclass(frozen=True)
@@ -247,22 +247,7 @@ class Engine:
             return {}
         keys = {r.id: self.key(r) for r in readable}
         found = self._cache_lookup(sorted(set(keys.values())))
-        hits = {}
-        for rid, key in keys.items():
-            entry = found.get(key)
-            if entry is not None:
-                resp = entry["response"]
-                hits[rid] = Completion(
-                    text=resp["text"],
-                    finish_reason=resp.get("finish_reason"),
-                    prompt_tokens=resp.get("prompt_tokens"),
-                    completion_tokens=resp.get("completion_tokens"),
-                    latency_ms=0.0,
-                    model=resp.get("model", ""),
-                    cached=True,
-                    metadata={"cache_key": key, "original_latency_ms": entry["latency_ms"]},
-                )
-        return hits
+        return {rid: found[key] for rid, key in keys.items() if key in found}
 
     # -- on the loop -----------------------------------------------------------------------
     def _add_plan(self, requests: list[Request], hits: dict[str, Completion]) -> None:

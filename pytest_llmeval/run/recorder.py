@@ -23,21 +23,13 @@ from pytest_llmeval import __version__
 from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.gate import aggregate
 from pytest_llmeval.models.base import Completion
+from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.run.options import Options
+from pytest_llmeval.store import cache
 from pytest_llmeval.store.storage import HEARTBEAT_S, Store, new_run_row, utcnow
 
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0  # a hard kill of the controller loses at most about this much
-# What is kept in memory per row for the end-of-session metrics.
-AGGREGATED = (
-    "task", "sample_id", "slices", "scores", "passed", "error", "error_kind", "latency_ms",
-    "original_latency_ms", "prompt_tokens", "completion_tokens", "cached", "judged",
-    "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
-)  # fmt: skip
-EVAL_ERRORS = ("model", "judge", "judge_model", "scorer")  # the sample was not evaluated
-# what the error budget counts: a call that failed, or a scorer that raised. A judge whose
-# verdict stays invalid ("judge") is judge health, gated by invalid_judge_rate instead.
-BUDGET_ERRORS = ("model", "judge_model", "scorer")
 
 
 class Recorder:
@@ -52,8 +44,8 @@ class Recorder:
         self.resume = resume
         self.started_at = utcnow()
         self.store: Store | None = None
-        self.rows: dict[str, dict[str, Any]] = {}  # nodeid -> the aggregated fields
-        self.previous: dict[str, dict[str, Any]] = {}  # a resumed run's rows
+        self.rows: dict[str, SampleResult] = {}  # nodeid -> result (its texts left out)
+        self.previous: dict[str, SampleResult] = {}  # a resumed run's results
         self.suite_info: dict[str, dict[str, Any]] = {}
         self.misses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # error items per task
@@ -65,7 +57,7 @@ class Recorder:
         self.collect_errors = 0
         self.crashed = 0
         self.stop: dict[str, Any] | None = None  # the engine ended the run: {kind, reason}
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[SampleResult] = []
         self._last_flush = time.monotonic()
         self._answers: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._start_lock = threading.Lock()
@@ -131,18 +123,9 @@ class Recorder:
 
     def answer(self, request_id: str, comp: Completion) -> None:
         """An answer the model gave (any thread): kept until its item scores it."""
+        call = Call.from_completion(comp)
         self._answers.put(
-            {
-                "request_id": request_id,
-                "latency_ms": comp.latency_ms,
-                "response": {
-                    "text": comp.text,
-                    "finish_reason": comp.finish_reason,
-                    "prompt_tokens": comp.prompt_tokens,
-                    "completion_tokens": comp.completion_tokens,
-                    "model": comp.model,
-                },
-            }
+            {"request_id": request_id, "latency_ms": call.latency_ms, "response": call.response()}
         )
 
     def _store_answers(self, store: Store) -> None:
@@ -155,39 +138,35 @@ class Recorder:
         store.put_answers(self.run_id, batch)
 
     # -- during the run ----------------------------------------------------------------------
-    def failed(self, nodeid: str, row: dict[str, Any] | None) -> None:
+    def failed(self, nodeid: str, result: SampleResult | None) -> None:
         """Classify a failed report: a sample miss, an eval error, or a real failure."""
-        if row is None:
+        if result is None:
             self.other_failures.add(nodeid)
-        elif row.get("miss"):
-            self.misses[row["task"]] += 1
-        elif row.get("error_kind") not in EVAL_ERRORS:
+        elif result.miss:
+            self.misses[result.task] += 1
+        elif not result.eval_error:
             self.other_failures.add(nodeid)
 
     def missed(self, task: str, nodeid: str, message: str) -> None:
         self.miss_messages.append((task, nodeid, message))
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, result: SampleResult) -> None:
         self.start()
         info = self.suite_info.setdefault(
-            row["task"],
-            {
-                "size": row["suite_size"],
-                "thresholds": row["thresholds"],
-                "dataset": row["dataset"],
-            },
+            result.task,
+            {"size": result.suite_size, "thresholds": result.thresholds, "dataset": result.dataset},
         )
-        info["size"] = max(info["size"], row["suite_size"])
-        if row.get("error") and row.get("error_kind") in EVAL_ERRORS:
-            self.errors[row["task"]] += 1
-        if row.get("error") and row.get("error_kind") in BUDGET_ERRORS:
+        info["size"] = max(info["size"], result.suite_size)
+        if result.eval_error:
+            self.errors[result.task] += 1
+        if result.budget_error and result.error:
             self.budget_errors += 1
-            self.error_reasons[_first_line(row["error"])] += 1
+            self.error_reasons[_first_line(result.error)] += 1
             self.first_error_at = self.first_error_at or time.time()
-            if row.get("stopped") and self.stop is None:
-                self.stop = {"kind": row["stopped"], "reason": _first_line(row["error"])}
-        self.rows[row["nodeid"]] = {k: row.get(k) for k in AGGREGATED}
-        self._buffer.append(row)
+            if result.stopped and self.stop is None:
+                self.stop = {"kind": result.stopped, "reason": _first_line(result.error)}
+        self.rows[result.nodeid] = result.slim()
+        self._buffer.append(result)
         if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
 
@@ -202,27 +181,15 @@ class Recorder:
             self.store.update_run(
                 self.run_id, suites=sorted(self.suite_info), datasets=self.dataset_hashes()
             )
-        rows, self._buffer = self._buffer, []
-        self.store.add_results(self.run_id, rows)
+        results, self._buffer = self._buffer, []
+        self.store.add_results(self.run_id, results)
         self.store.put_cache(
             [
-                {
-                    "key": r["cache_key"],
-                    "model": self.model_spec,
-                    "latency_ms": r["latency_ms"],
-                    "run_id": self.run_id,
-                    "response": {
-                        "text": r["output"],
-                        "finish_reason": r["finish_reason"],
-                        "prompt_tokens": r["prompt_tokens"],
-                        "completion_tokens": r["completion_tokens"],
-                        "model": r.get("response_model"),
-                    },
-                }
-                for r in rows
-                if r.get("cache_key") and not r.get("cached")
+                cache.entry(r.model, self.model_spec, self.run_id)
+                for r in results
+                if r.model is not None and r.model.cache_key and not r.model.cached
             ]
-            + [{**e, "run_id": self.run_id} for r in rows for e in r.get("judge_cache") or ()]
+            + [{**e, "run_id": self.run_id} for r in results for e in r.judge_cache]
         )
 
     # -- resuming ------------------------------------------------------------------------------
@@ -241,33 +208,21 @@ class Recorder:
             target = judge if "::judge" in request_id else model
             target[request_id] = _completion(a["response"], a["latency_ms"])
         for r in stored:
-            if r.get("error") or r.get("passed") is None:
+            if r.error or r.passed is None or r.model is None:
                 continue  # errored or unscored: asked again
-            self.previous[r["nodeid"]] = r
-            model[r["nodeid"]] = _completion(
-                {
-                    "text": r["output"] or "",
-                    "finish_reason": r["finish_reason"],
-                    "prompt_tokens": r["prompt_tokens"],
-                    "completion_tokens": r["completion_tokens"],
-                },
-                r.get("original_latency_ms") or r["latency_ms"],
-                cached=bool(r["cached"]),
+            self.previous[r.nodeid] = r.slim()
+            m = r.model
+            model[r.nodeid] = _completion(
+                m.response(), m.original_latency_ms or m.latency_ms, cached=m.cached
             )
-            if r.get("judged") and r.get("judge_output") is not None:
-                judge[r["nodeid"] + "::judge"] = _completion(
-                    {"text": r["judge_output"]}, r.get("judge_latency_ms")
-                )
+            if r.judge is not None:
+                judge[r.nodeid + "::judge"] = _completion(r.judge.response(), r.judge.latency_ms)
         return model, judge
 
     # -- at the end --------------------------------------------------------------------------
-    def all_rows(self) -> list[dict[str, Any]]:
-        """This session's rows, and a resumed run's earlier ones that were not redone."""
-        earlier = [
-            {k: r.get(k) for k in AGGREGATED}
-            for nodeid, r in self.previous.items()
-            if nodeid not in self.rows
-        ]
+    def all_rows(self) -> list[SampleResult]:
+        """This session's results, and a resumed run's earlier ones that were not redone."""
+        earlier = [r for nodeid, r in self.previous.items() if nodeid not in self.rows]
         return earlier + list(self.rows.values())
 
     def metrics(self, contamination: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
@@ -281,7 +236,7 @@ class Recorder:
         return metrics
 
     def partial(self) -> bool:
-        counts = Counter(r["task"] for r in self.all_rows())
+        counts = Counter(r.task for r in self.all_rows())
         return (
             any(counts[t] < info["size"] for t, info in self.suite_info.items())
             or self.options.limit is not None
@@ -308,7 +263,7 @@ class Recorder:
             verdicts=result["verdicts"],
             verdict=result["verdict"],
             reason=result["reason"],
-            n_errors=sum(1 for r in self.all_rows() if r.get("error_kind") in BUDGET_ERRORS),
+            n_errors=sum(1 for r in self.all_rows() if r.budget_error),
             suites=sorted(self.suite_info),
             datasets=self.dataset_hashes(),
             baseline=(result.get("baseline") or {}).get("baseline_label"),

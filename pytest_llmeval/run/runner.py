@@ -19,19 +19,27 @@ from pytest_llmeval.export import summary
 from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
+from pytest_llmeval.result import (
+    JUDGE,
+    JUDGE_MODEL,
+    MAX_TEXT,
+    MODEL,
+    SCORER,
+    Call,
+    SampleResult,
+)
 from pytest_llmeval.run.broker import Broker, RemoteEngine
 from pytest_llmeval.run.engine import Engine, Request
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.run.outcomes import JudgeFailure, ModelFailure, SampleMiss, ScorerFailure
-from pytest_llmeval.store.storage import Store
+from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case, Suite
 
 case_key = pytest.StashKey[Case]()
-row_key = pytest.StashKey[dict[str, Any]]()
+result_key = pytest.StashKey[SampleResult]()
+scores_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 completion_key = pytest.StashKey[Completion]()
 graded_key = pytest.StashKey[judging.Graded]()
-
-MAX_TEXT = 64 * 1024  # cap on prompt/output text carried in reports and stored
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
@@ -117,7 +125,7 @@ class Runner:
             concurrency=concurrency,
             window=self.options.window,
             cache_mode=self.options.cache,
-            cache_lookup=self._cache_lookup,
+            cache_lookup=cache.Lookup(self.options.db_path, self.options.cache),
             max_retries=settings.max_retries,
             batch_size=self.options.batch_size,
             stall_timeout=self.options.stall_timeout,
@@ -167,15 +175,6 @@ class Runner:
         if self.options.judge is not None:
             engine.on_result = self._plan_judge
         return engine
-
-    def _cache_lookup(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if self.options.cache in ("off", "refresh") or not self.options.db_path.exists():
-            return {}
-        store = Store(self.options.db_path)  # its own connection: may run on another thread
-        try:
-            return store.get_cache(keys)
-        finally:
-            store.close()
 
     def _make_model(self) -> Model:
         settings = self.require_model()
@@ -262,34 +261,19 @@ class Runner:
         if done is not None:
             return done
         case = item.stash[case_key]
-        row = self.row(item)
+        self.result(item)
         try:
             comp = self.engine.result(self.request(item, case))
         except ModelError as exc:
-            row["error"] = str(exc)[:2000]
-            row["error_kind"] = "model"
-            self._stop_if_fatal(item, exc, row)
+            self._failed(item, MODEL, str(exc), exc)
             raise ModelFailure(f"model error: {exc}") from None
-        row.update(
-            output=comp.text[:MAX_TEXT],
-            latency_ms=round(comp.latency_ms, 3),
-            prompt_tokens=comp.prompt_tokens,
-            completion_tokens=comp.completion_tokens,
-            finish_reason=comp.finish_reason,
-            cached=comp.cached,
-            original_latency_ms=comp.metadata.get("original_latency_ms"),
-            response_model=comp.model,
-            model_started_at=comp.metadata.get("started_at"),
-            model_ended_at=comp.metadata.get("ended_at"),
-            # a cut-off output must not be cached as the model's answer
-            cache_key=comp.metadata.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
-        )
+        self._update(item, model=Call.from_completion(comp))
         item.stash[completion_key] = comp
         if case.suite.judge is not None:
-            self._grade(item, case, comp, row)
+            self._grade(item, case, comp)
         return comp
 
-    def _grade(self, item: pytest.Item, case: Case, comp: Completion, row: dict[str, Any]) -> None:
+    def _grade(self, item: pytest.Item, case: Case, comp: Completion) -> None:
         """Grade the answer now (usually already graded ahead); a judge error is an E."""
         judge = self.judge_engine
         assert judge is not None  # checked at collection
@@ -300,68 +284,67 @@ class Runner:
             self.judge_params,
             self.options.judge_repairs,
         )
-        row.update(
-            judged=True,
-            judge_output=graded.output[:MAX_TEXT],
-            judge_latency_ms=round(graded.latency_ms, 3),
-            judge_prompt_tokens=graded.prompt_tokens,
-            judge_completion_tokens=graded.completion_tokens,
-            judge_started_at=graded.started_at,
-            judge_ended_at=graded.ended_at,
-            judge_cache=[
-                {**e, "model": self.options.judge.spec if self.options.judge else ""}
-                for e in graded.cache_entries
-            ],
+        spec = self.options.judge.spec if self.options.judge else ""
+        self._update(
+            item,
+            judge=graded.call(),
+            judge_cache=tuple({**e, "model": spec} for e in graded.cache_entries),
         )
         if graded.error is not None:
             # the judge's call failing is an outage; its verdict staying invalid, a judge
             # that cannot grade (invalid_judge_rate)
-            kind = "judge_model" if graded.failure is not None else "judge"
-            row["error"], row["error_kind"] = graded.error[:2000], kind
-            if graded.failure is not None:
-                self._stop_if_fatal(item, graded.failure, row)
+            kind = JUDGE_MODEL if graded.failure is not None else JUDGE
+            self._failed(item, kind, graded.error, graded.failure)
             raise JudgeFailure(graded.error)
         item.stash[graded_key] = graded
 
-    def _stop_if_fatal(self, item: pytest.Item, exc: ModelError, row: dict[str, Any]) -> None:
-        """The run cannot go on (the server rejects the configuration, or is down): stop
-        the session after this item instead of failing every sample one by one."""
-        if exc.fatal is not None:
-            row["stopped"] = exc.fatal
+    def _failed(
+        self, item: pytest.Item, kind: str, why: str, exc: ModelError | None = None
+    ) -> None:
+        """Record an error; when the run cannot go on (the server rejects the configuration,
+        or is down), stop the session after this item instead of failing every sample."""
+        fatal = exc.fatal if exc is not None else None
+        self._update(item, error=why[:2000], error_kind=kind, stopped=fatal)
+        if fatal is not None:
             item.session.shouldstop = f"llmeval: {exc}"
 
-    # -- rows and scores -------------------------------------------------------------------
-    def row(self, item: pytest.Item) -> dict[str, Any]:
-        row = item.stash.get(row_key, None)
-        if row is None:
+    # -- results and scores ----------------------------------------------------------------
+    def result(self, item: pytest.Item) -> SampleResult:
+        """The item's result so far (built here, filled in as the item runs)."""
+        found = item.stash.get(result_key, None)
+        if found is None:
             case = item.stash[case_key]
             s = case.sample
-            expected = case.expected
-            row = {
-                "nodeid": item.nodeid,
-                "task": case.suite.name,
-                "sample_id": s.id,
-                "dataset": case.suite.dataset_display,
-                "slices": list(s.slices),
-                "difficulty": s.difficulty,
-                "prompt": json.dumps(case.messages, ensure_ascii=False)[:MAX_TEXT],
-                "expected": expected
-                if isinstance(expected, str) or expected is None
-                else json.dumps(expected, ensure_ascii=False),
-                "scores": {},
-                "passed": None,
-                "error": None,
-                "suite_size": case.suite_size,
-                "thresholds": {
-                    t.metric: str(t) for t in case.suite.thresholds_for(self.model_spec)
-                },
+            thresholds = case.suite.thresholds_for(self.model_spec)
+            found = SampleResult(
+                nodeid=item.nodeid,
+                task=case.suite.name,
+                sample_id=s.id,
+                dataset=case.suite.dataset_display,
+                slices=tuple(s.slices),
+                difficulty=s.difficulty,
+                prompt=json.dumps(case.messages, ensure_ascii=False)[:MAX_TEXT],
+                expected=_text(case.expected),
+                suite_size=case.suite_size,
+                thresholds={t.metric: str(t) for t in thresholds},
                 # a miss in a gated suite is statistics, not a failure: the gate decides
-                "gated": bool(case.suite.thresholds_for(self.model_spec))
-                or case.suite.name in self.options.project_tasks,
-                "worker": self.workerinput.get("workerid", "main"),
-            }
-            item.stash[row_key] = row
-        return row
+                gated=bool(thresholds) or case.suite.name in self.options.project_tasks,
+                worker=self.workerinput.get("workerid", "main"),
+            )
+            item.stash[result_key] = found
+            item.stash[scores_key] = {}
+        return found
+
+    def _update(self, item: pytest.Item, **changes: Any) -> None:
+        item.stash[result_key] = self.result(item).with_(**changes)
+
+    def final_result(self, item: pytest.Item) -> SampleResult | None:
+        """The item's result with its scores, for its report; None for a plain test."""
+        found = item.stash.get(result_key, None)
+        if found is None:
+            return None
+        scores: dict[str, dict[str, Any]] = item.stash[scores_key]
+        return found.with_(scores=dict(scores))
 
     def record_score(
         self, item: pytest.Item, name: str, value: float, passed: bool | None, explanation: str
@@ -371,8 +354,8 @@ class Runner:
                 f"{item.nodeid}: llmeval_record needs a test marked "
                 "@pytest.mark.llmeval(dataset=..., task=...) that takes 'sample'"
             )
-        row = self.row(item)
-        row["scores"][name] = {
+        self.result(item)
+        item.stash[scores_key][name] = {
             "value": float(value),
             "passed": passed,
             "metric": name,
@@ -387,11 +370,11 @@ class Runner:
             return None
         case = item.stash[case_key]
         comp = item.stash.get(completion_key, None)
-        if comp is None and row_key not in item.stash:
+        if comp is None and result_key not in item.stash:
             return None  # the test used neither `completion` nor `llmeval_record`
-        row = self.row(item)
+        result = self.result(item)
         started = time.time()
-        scores = row["scores"]
+        scores = item.stash[scores_key]
         suite_scorers = {info.name for info in case.suite.scorers}
         graded = item.stash.get(graded_key, None)
         if graded is not None:
@@ -405,8 +388,8 @@ class Runner:
                     score = info.fn(case.sample, comp)
                 except Exception as exc:
                     why = f"scorer {info.name!r} raised {type(exc).__name__}: {exc}"
-                    row["error"], row["error_kind"] = why[:2000], "scorer"
-                    row["scored_at"] = [started, time.time()]
+                    self._failed(item, SCORER, why)
+                    self._update(item, scored_at=(started, time.time()))
                     return ScorerFailure(f"[{case.suite.name}] {case.sample.id}: {why}")
                 scores[info.name] = {"metric": info.metric, **score.as_dict()}
                 item.user_properties.append((f"llmeval.{info.metric}", score.value))
@@ -415,11 +398,15 @@ class Runner:
         failing += [
             n for n, s in scores.items() if n not in suite_scorers and s.get("passed") is False
         ]
-        row["passed"] = not failing
-        row["scored_at"] = [started, time.time()]
-        item.user_properties.append(("llmeval.passed", row["passed"]))
-        if row.get("expected") is not None:
-            item.user_properties.append(("llmeval.expected", row["expected"]))
+        self._update(item, passed=not failing, scored_at=(started, time.time()))
+        item.user_properties.append(("llmeval.passed", not failing))
+        if result.expected is not None:
+            item.user_properties.append(("llmeval.expected", result.expected))
         if not failing:
             return None
-        return SampleMiss(summary.miss_message(case, row, failing))
+        return SampleMiss(summary.miss_message(case, self.final_result(item), failing))
+
+
+def _text(value: Any) -> str | None:
+    """The expected answer as stored and shown: text, or JSON for objects."""
+    return value if isinstance(value, str) or value is None else json.dumps(value, ensure_ascii=False)

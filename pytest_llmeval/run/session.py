@@ -2,13 +2,13 @@
 the Runner (every process), the Recorder (the controller) and the gate (pure).
 
 Registered as a plugin in ``pytest_configure``. In every process the runner produces
-completions and scores and puts each sample's row on its test report; only the controller
-(or the single process) records rows, asks the gate for the verdict and prints the summary.
+completions and scores and puts each sample's result on its test report; only the controller
+(or the single process) records results, asks the gate for the verdict and prints the
+summary.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -23,10 +23,11 @@ from pytest_llmeval.export.outputs import Outputs
 from pytest_llmeval.gate import aggregate
 from pytest_llmeval.gate import thresholds as th
 from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, Comparison, compare
+from pytest_llmeval.result import TEST, SampleResult
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
-from pytest_llmeval.run.recorder import EVAL_ERRORS, Recorder
-from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, row_key
+from pytest_llmeval.run.recorder import Recorder
+from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, result_key
 from pytest_llmeval.store.results import Results, Run, check_baseline
 from pytest_llmeval.store.storage import StoreError
 from pytest_llmeval.suite import Case, Suite
@@ -37,7 +38,7 @@ __all__ = [
     "SampleMiss",
     "case_key",
     "completion_key",
-    "row_key",
+    "result_key",
     "session_key",
 ]
 
@@ -338,21 +339,20 @@ class EvalSession:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Put the item's row on the report of the phase that decided its outcome."""
+        """Put the item's result on the report of the phase that decided its outcome."""
         report = yield
-        row = item.stash.get(row_key, None)
-        if row is None or report.skipped:
+        result = self.runner.final_result(item)
+        if result is None or report.skipped:
             return report
         if call.when == "setup" and report.failed:
-            if not row.get("error"):
-                row["error"] = str(call.excinfo.value if call.excinfo else "setup failed")[:2000]
-                row["error_kind"] = "test"
+            if not result.error:
+                why = str(call.excinfo.value if call.excinfo else "setup failed")
+                result = result.with_(error=why[:2000], error_kind=TEST)
         elif call.when != "call":
             return report
-        row["miss"] = bool(call.excinfo and call.excinfo.errisinstance(SampleMiss))
-        # Only JSON primitives survive xdist's transport: normalize here so a bad value
-        # fails the same way with and without -n.
-        report.llmeval = json.loads(json.dumps(row, default=str))  # type: ignore[attr-defined]
+        result = result.with_(miss=bool(call.excinfo and call.excinfo.errisinstance(SampleMiss)))
+        # Only JSON primitives survive xdist's transport: a result rides as a plain dict.
+        report.llmeval = result.as_dict()  # type: ignore[attr-defined]
         return report
 
     @pytest.hookimpl(tryfirst=True)
@@ -362,29 +362,33 @@ class EvalSession:
         """Say the eval's truth in pytest's vocabulary: a miss in a gated suite is its own
         outcome (``m``, ``N missed``, no traceback), and a sample that could not be
         evaluated in the call phase (a scorer that raised) is an error, not a failure."""
-        row = getattr(report, "llmeval", None)
-        if row is None or report.when != "call" or not report.failed:
+        result = _result_of(report)
+        if result is None or report.when != "call" or not report.failed:
             return None
-        if row.get("error_kind") in EVAL_ERRORS:
+        if result.eval_error:
             return "error", "E", "ERROR"
-        if row.get("miss") and row.get("gated") and not self.options.strict:
+        if self._shown_as_missed(result):
             return "missed", "m", ("MISSED", {"yellow": True})
         return None
+
+    def _shown_as_missed(self, result: SampleResult) -> bool:
+        return result.miss and result.gated and not self.options.strict
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker or report.nodeid.startswith(GATE_PREFIX):
             return
-        row = getattr(report, "llmeval", None)
+        result = _result_of(report)
         if report.failed:
-            self.recorder.failed(report.nodeid, row)
-            if row is not None and row.get("miss") and row.get("gated") and not self.options.strict:
+            self.recorder.failed(report.nodeid, result)
+            if result is not None and self._shown_as_missed(result):
                 # shown in the summary: a miss that is no failure has no FAILURES entry
-                self.recorder.missed(row["task"], report.nodeid, str(report.longrepr))
-        if row is not None:
-            self.config.hook.pytest_llmeval_result(config=self.config, row=row)
-            self.recorder.add(row)
+                self.recorder.missed(result.task, report.nodeid, str(report.longrepr))
+        if result is not None:
+            changed = self.config.hook.pytest_llmeval_result(config=self.config, result=result)
+            result = changed if changed is not None else result
+            self.recorder.add(result)
             if self.outputs is not None:
-                self.outputs.sample(row)
+                self.outputs.sample(result)
 
     # -- the end -------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -412,7 +416,7 @@ class EvalSession:
         metrics = rec.metrics(self.runner.contamination)
         values = aggregate.values(metrics)
         rows = rec.all_rows()
-        judged = {r["task"] for r in rows if r.get("judged")}
+        judged = {r.task for r in rows if r.judged}
         thresholds = gate.merge(
             [
                 th.Threshold.parse(task, metric, spec, task)
@@ -514,7 +518,7 @@ class EvalSession:
         if self.outputs is not None:
             self.output_lines += self.outputs.finish(self.result, self.options.db_path, self.run_id)
 
-    def _compare(self, rows: list[dict[str, Any]]) -> Comparison:
+    def _compare(self, rows: list[SampleResult]) -> Comparison:
         """Pair this run's samples with the baseline's. For ``latest``, prefer the newest
         qualifying run that covers every suite of this one."""
         assert self.baseline is not None
@@ -608,6 +612,11 @@ class EvalSession:
     def close(self) -> None:
         self.runner.close()
         self.recorder.close()
+
+
+def _result_of(report: pytest.TestReport) -> SampleResult | None:
+    data = getattr(report, "llmeval", None)
+    return None if data is None else SampleResult.from_dict(data)
 
 
 def _host() -> str:

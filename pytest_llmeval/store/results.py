@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.gate.baseline import Comparison, Margin, compare
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.storage import Store, StoreError
 
 DEFAULT_DB = Path(".llmeval/llmeval.db")
@@ -106,9 +107,9 @@ class Results:
         assert row is not None
         return Run.from_row(row)
 
-    def samples(self, ref: str) -> list[dict[str, Any]]:
-        """Per-sample rows: task, sample_id, slices, prompt, output, expected, scores, passed,
-        error, latency_ms, tokens, cached..."""
+    def samples(self, ref: str) -> list[SampleResult]:
+        """Per-sample results (``SampleResult``: ``.task``, ``.sample_id``, ``.scores``,
+        ``.passed``, ``.model.output``...; ``row["output"]`` reads the stored columns)."""
         return self.store.results(self.resolve(ref))
 
     def metrics(self, ref: str) -> list[dict[str, Any]]:
@@ -121,7 +122,7 @@ class Results:
             import pandas as pd
         except ImportError:
             raise ImportError("Results.dataframe needs pandas: pip install pandas") from None
-        return pd.DataFrame(self.samples(ref))
+        return pd.DataFrame([s.columns() for s in self.samples(ref)])
 
     def compare(
         self,

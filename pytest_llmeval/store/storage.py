@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.result import COLUMNS, SampleResult
+
 SCHEMA_VERSION = 5
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
@@ -160,13 +162,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-RESULT_COLUMNS = (
-    "run_id", "nodeid", "task", "sample_id", "dataset", "slices", "difficulty", "prompt",
-    "output", "expected", "scores", "passed", "error", "latency_ms", "prompt_tokens",
-    "completion_tokens", "cached", "finish_reason", "worker", "created_at",
-    "original_latency_ms", "cache_key", "error_kind", "judged", "judge_output",
-    "judge_latency_ms", "judge_prompt_tokens", "judge_completion_tokens",
-)  # fmt: skip
+RESULT_COLUMNS = ("run_id", *COLUMNS, "created_at")  # the result's own, and the row's keys
 _JSON_RESULT = {"slices", "scores"}
 _OPEN_LOCK = threading.Lock()
 HEARTBEAT_S = 15.0  # a running session touches its run row this often
@@ -246,13 +242,13 @@ class Store:
         with self._tx():
             self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
 
-    def add_results(self, run_id: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if not rows:
+    def add_results(self, run_id: str, results: Sequence[SampleResult]) -> None:
+        if not results:
             return
         now = utcnow()
         values = []
-        for r in rows:
-            full = {**r, "run_id": run_id, "created_at": r.get("created_at", now)}
+        for r in results:
+            full = {**r.columns(), "run_id": run_id, "created_at": now}
             values.append(
                 tuple(
                     _dump(full.get(c)) if c in _JSON_RESULT else full.get(c) for c in RESULT_COLUMNS
@@ -462,11 +458,11 @@ class Store:
         recent = ", ".join(r["id"] for r in self.list_runs(5)) or "none"
         raise LookupError(f"unknown run id {ref!r} (recent runs: {recent})")
 
-    def results(self, run_id: str) -> list[dict[str, Any]]:
+    def results(self, run_id: str) -> list[SampleResult]:
         rows = self.conn.execute(
             "SELECT * FROM results WHERE run_id = ? ORDER BY task, sample_id", (run_id,)
         ).fetchall()
-        return [_result(r) for r in rows]
+        return [SampleResult.from_columns(_result(r)) for r in rows]
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(

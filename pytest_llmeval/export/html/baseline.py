@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from pytest_llmeval.export.comparison import sample_counts
 from pytest_llmeval.export.html.markup import _badge, _e, _pre, _pretty_expected, _slug
@@ -17,6 +16,7 @@ from pytest_llmeval.gate.baseline import (
     Comparison,
     MetricComparison,
 )
+from pytest_llmeval.result import SampleResult
 
 
 def _cmp_value(m: MetricComparison, x: float) -> str:
@@ -39,24 +39,26 @@ def _verdict_badge(verdict: str) -> str:
 def _flip_rows(
     ids: Sequence[str],
     task: str,
-    base_rows: Mapping[tuple[str, str], Mapping[str, Any]],
-    cand_rows: Mapping[tuple[str, str], Mapping[str, Any]],
+    base_rows: Mapping[tuple[str, str], SampleResult],
+    cand_rows: Mapping[tuple[str, str], SampleResult],
     anchors: set[str],
     top: int,
 ) -> str:
     out = []
     for sid in ids[:top]:
-        b, c = base_rows.get((task, sid), {}), cand_rows.get((task, sid), {})
+        b, c = base_rows.get((task, sid)), cand_rows.get((task, sid))
         anchor = _slug("sample", task, sid)
         label = (
             f'<a href="#{anchor}"><code>{_e(sid)}</code></a>'
             if anchor in anchors
             else f"<code>{_e(sid)}</code>"
         )
+        shown = c or b
+        expected = shown.expected if shown is not None else None
         out.append(
-            f"<tr><td>{label}</td><td>{_pre(b.get('output')) if b else '-'}</td>"
-            f"<td>{_pre(c.get('output')) if c else '-'}</td>"
-            f"<td>{_pre(_pretty_expected(c.get('expected') if c else b.get('expected')))}</td></tr>"
+            f"<tr><td>{label}</td><td>{_pre(b.output) if b else '-'}</td>"
+            f"<td>{_pre(c.output) if c else '-'}</td>"
+            f"<td>{_pre(_pretty_expected(expected))}</td></tr>"
         )
     more = len(ids) - min(len(ids), top)
     if more:
@@ -66,8 +68,8 @@ def _flip_rows(
 
 def _baseline_section(
     comparison: Comparison | None,
-    samples: Sequence[Mapping[str, Any]],
-    baseline_samples: Sequence[Mapping[str, Any]] | None,
+    samples: Sequence[SampleResult],
+    baseline_samples: Sequence[SampleResult] | None,
     anchors: set[str],
     top: int,
 ) -> str:
@@ -87,8 +89,8 @@ def _baseline_section(
         f"<code>{_e(c.candidate_label)}</code>; one-sided tests at alpha = {c.alpha:g}, "
         f"{c.confidence:.0%} intervals of candidate &minus; baseline.</p>",
     ]
-    base_rows = {(str(r["task"]), str(r["sample_id"])): r for r in baseline_samples or ()}
-    cand_rows = {(str(r["task"]), str(r["sample_id"])): r for r in samples}
+    base_rows = {(r.task, r.sample_id): r for r in baseline_samples or ()}
+    cand_rows = {(r.task, r.sample_id): r for r in samples}
     for t in c.tasks:
         parts.append(f'<h3>{_e(t.task)} <span class="muted">({_e(sample_counts(t))})</span></h3>')
         parts += [f'<p class="muted">note: {_e(n)}</p>' for n in t.notes]

@@ -25,9 +25,11 @@ from typing import Any
 from pytest_llmeval.export.html.baseline import _baseline_section
 from pytest_llmeval.export.html.markup import _badge, _e
 from pytest_llmeval.export.html.overview import _gate_section, _header, _kpis, _run_section
-from pytest_llmeval.export.html.samples import _samples_section, json_diff, worst
+from pytest_llmeval.export.html.samples import _samples_section, json_diff
 from pytest_llmeval.export.html.tasks import _latency_section, _task_section
+from pytest_llmeval.export.summary import worst
 from pytest_llmeval.gate.baseline import Comparison
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import Run
 
 __all__ = ["CSP", "CSS", "json_diff", "render", "worst"]
@@ -116,11 +118,11 @@ footer { color:var(--muted); font-size:12px; margin-top:32px; }
 
 def render(
     run: Run,
-    samples: Sequence[Mapping[str, Any]],
+    samples: Sequence[SampleResult],
     baseline_run: Run | None = None,
     comparison: Comparison | Mapping[str, Any] | None = None,
     *,
-    baseline_samples: Sequence[Mapping[str, Any]] | None = None,
+    baseline_samples: Sequence[SampleResult] | None = None,
     top: int = 10,
 ) -> str:
     """The report of ``run`` as one HTML document.

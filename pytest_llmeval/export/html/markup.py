@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from pytest_llmeval.export.summary import fmt
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 
 MAX_TEXT = 6000  # characters of a prompt message, output or expected shown per sample
@@ -51,8 +52,8 @@ def _interval(m: Mapping[str, Any]) -> str:
     return "" if lo is None or hi is None else f"[{fmt(lo)}, {fmt(hi)}]"
 
 
-def _latency_ms(row: Mapping[str, Any]) -> float | None:
-    return finite(row.get("original_latency_ms" if row.get("cached") else "latency_ms"))
+def _latency_ms(row: SampleResult) -> float | None:
+    return finite(row.call("model").model_latency_ms)
 
 
 def _json_text(value: Any) -> str:

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pytest_llmeval.export.html.markup import (
     _badge,
@@ -17,6 +16,7 @@ from pytest_llmeval.export.html.markup import (
     _spec,
 )
 from pytest_llmeval.export.summary import fmt, ordered
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 from pytest_llmeval.store.results import Run
 
@@ -56,7 +56,7 @@ def _header(run: Run, gate: str, regression: str) -> str:
     )
 
 
-def _run_section(run: Run, samples: Sequence[Mapping[str, Any]]) -> str:
+def _run_section(run: Run, samples: Sequence[SampleResult]) -> str:
     started, finished = _time(run.started_at), _time(run.finished_at)
     duration = (
         _duration((finished - started).total_seconds()) if started and finished else "running"
@@ -68,13 +68,14 @@ def _run_section(run: Run, samples: Sequence[Mapping[str, Any]]) -> str:
         else '<span class="muted">not a git checkout</span>'
     )
 
-    def total(field: str) -> int:
-        return sum(int(r[field]) for r in samples if r.get(field) is not None)
+    def total(role: str, field: str) -> int:
+        return sum(int(v) for r in samples if (v := getattr(r.call(role), field)))
 
-    prompt, completion = total("prompt_tokens"), total("completion_tokens")
-    judge_prompt, judge_completion = total("judge_prompt_tokens"), total("judge_completion_tokens")
-    cached = sum(1 for r in samples if r.get("cached"))
-    errors = sum(1 for r in samples if r.get("error"))
+    prompt, completion = total("model", "prompt_tokens"), total("model", "completion_tokens")
+    judge_prompt = total("judge", "prompt_tokens")
+    judge_completion = total("judge", "completion_tokens")
+    cached = sum(1 for r in samples if r.call("model").cached)
+    errors = sum(1 for r in samples if r.error)
     model_time = sum(v for r in samples if (v := _latency_ms(r)) is not None) / 1000.0
     tokens = f"{prompt:,} prompt + {completion:,} completion"
     if judge_prompt or judge_completion:
@@ -118,11 +119,11 @@ def _run_section(run: Run, samples: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _kpis(run: Run, samples: Sequence[Mapping[str, Any]]) -> str:
+def _kpis(run: Run, samples: Sequence[SampleResult]) -> str:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in samples:
-        kind = "error" if r.get("error") else ("passed" if r.get("passed") else "missed")
-        counts[str(r.get("task"))][kind] += 1
+        kind = "error" if r.error else ("passed" if r.passed else "missed")
+        counts[r.task][kind] += 1
     cards = []
     for task, slices in run.metrics.items():
         overall = slices.get("", {})

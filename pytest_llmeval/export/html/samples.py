@@ -19,7 +19,8 @@ from pytest_llmeval.export.html.markup import (
     _pretty_expected,
     _slug,
 )
-from pytest_llmeval.export.summary import fmt
+from pytest_llmeval.export.summary import fmt, worst
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 from pytest_llmeval.store.results import Run
 
@@ -98,57 +99,40 @@ def _content(content: Any) -> str:
     return "" if content is None else json.dumps(content, ensure_ascii=False)
 
 
-def worst(samples: Sequence[Mapping[str, Any]], task: str, limit: int) -> list[Mapping[str, Any]]:
-    """Errors first, then misses, lowest mean score first (as ``llmeval show``)."""
-    bad = [
-        r for r in samples if r.get("task") == task and (r.get("error") or r.get("passed") is False)
-    ]
-
-    def rank(r: Mapping[str, Any]) -> tuple[int, float, str]:
-        values = [
-            v
-            for s in (r.get("scores") or {}).values()
-            if isinstance(s, Mapping) and (v := finite(s.get("value"))) is not None
-        ]
-        mean = sum(values) / len(values) if values else 0.0
-        return (0 if r.get("error") else 1, mean, str(r.get("sample_id")))
-
-    return sorted(bad, key=rank)[:limit]
-
-
-def _sample_card(r: Mapping[str, Any]) -> str:
-    task, sid = str(r.get("task")), str(r.get("sample_id"))
-    scores = r.get("scores") or {}
-    error = r.get("error")
+def _sample_card(r: SampleResult) -> str:
+    task, sid = r.task, r.sample_id
+    scores = r.scores
+    error = r.error
+    call = r.call("model")
     status = _badge("ERROR", "warn") if error else _badge("MISS", "fail")
-    facts = [f"<code>{_e(r.get('nodeid'))}</code>"]
-    if r.get("slices"):
-        facts.append("slices " + ", ".join(_e(s) for s in r["slices"]))
+    facts = [f"<code>{_e(r.nodeid)}</code>"]
+    if r.slices:
+        facts.append("slices " + ", ".join(_e(s) for s in r.slices))
     latency = _latency_ms(r)
     if latency is not None:
-        facts.append(f"{latency:,.0f} ms" + (" (cached)" if r.get("cached") else ""))
-    if r.get("completion_tokens") is not None:
-        facts.append(f"{r.get('prompt_tokens')} + {r.get('completion_tokens')} tokens")
-    if r.get("finish_reason"):
-        facts.append(f"finish: {_e(r['finish_reason'])}")
+        facts.append(f"{latency:,.0f} ms" + (" (cached)" if call.cached else ""))
+    if call.completion_tokens is not None:
+        facts.append(f"{call.prompt_tokens} + {call.completion_tokens} tokens")
+    if call.finish_reason:
+        facts.append(f"finish: {_e(call.finish_reason)}")
     why = []
     if error:
-        why.append(f"<li>{_e(r.get('error_kind') or 'error')}: {_e(error)}</li>")
+        why.append(f"<li>{_e(r.error_kind or 'error')}: {_e(error)}</li>")
     for name, s in scores.items():
         if isinstance(s, Mapping) and s.get("passed") is False:
             text = s.get("explanation") or fmt(finite(s.get("value")))
             if name == "judge":  # its rationale has a block of its own
                 text = f"score {fmt(finite(s.get('value')))}, below the rubric's pass mark"
             why.append(f"<li><code>{_e(name)}</code>: {_e(text)}</li>")
-    messages = _messages(r.get("prompt"))
+    messages = _messages(r.prompt)
     if messages is not None:
         prompt = "".join(
             f'<div class="msg"><div class="role">{_e(role)}</div>{_pre(content)}</div>'
             for role, content in messages
         )
     else:
-        prompt = _pre(r.get("prompt"))
-    expected_value = _json_value(r.get("expected"))
+        prompt = _pre(r.prompt)
+    expected_value = _json_value(r.expected)
     parts = [
         f'<article class="sample{" error" if error else ""}" id="{_slug("sample", task, sid)}">',
         f"<h3>{status} {_e(task)} / <code>{_e(sid)}</code></h3>",
@@ -156,13 +140,13 @@ def _sample_card(r: Mapping[str, Any]) -> str:
         f'<ul class="why">{"".join(why)}</ul>' if why else "",
         '<div class="grid3">',
         f"<div><h4>Prompt</h4>{prompt}</div>",
-        f"<div><h4>Output</h4>{_pre(r.get('output'))}</div>",
-        f"<div><h4>Expected</h4>{_pre(_pretty_expected(r.get('expected')))}</div>",
+        f"<div><h4>Output</h4>{_pre(r.output)}</div>",
+        f"<div><h4>Expected</h4>{_pre(_pretty_expected(r.expected))}</div>",
         "</div>",
     ]
     json_task = any(str(n).startswith("json_") for n in scores)
     if expected_value is not None and (isinstance(expected_value, dict) or json_task) and not error:
-        parts.append(_diff_table(expected_value, r.get("output")))
+        parts.append(_diff_table(expected_value, r.output))
     judge = scores.get("judge")
     if isinstance(judge, Mapping) and judge.get("explanation"):
         dims = (judge.get("metadata") or {}).get("scores") or {}
@@ -178,10 +162,8 @@ def _sample_card(r: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _samples_section(
-    run: Run, samples: Sequence[Mapping[str, Any]], top: int
-) -> tuple[str, set[str]]:
-    tasks = list(run.metrics) or sorted({str(r.get("task")) for r in samples})
+def _samples_section(run: Run, samples: Sequence[SampleResult], top: int) -> tuple[str, set[str]]:
+    tasks = list(run.metrics) or sorted({r.task for r in samples})
     parts = ['<section id="samples"><h2>Worst samples</h2>']
     anchors: set[str] = set()
     any_shown = False
@@ -190,17 +172,13 @@ def _samples_section(
         if not rows:
             continue
         any_shown = True
-        total = sum(
-            1
-            for r in samples
-            if r.get("task") == task and (r.get("error") or r.get("passed") is False)
-        )
+        total = sum(1 for r in samples if r.task == task and (r.error or r.passed is False))
         parts.append(
             f'<h3>{_e(task)} <span class="muted">({len(rows)} of {total} misses and errors; '
             "errors first, then lowest scores)</span></h3>"
         )
         for r in rows:
-            anchors.add(_slug("sample", task, str(r.get("sample_id"))))
+            anchors.add(_slug("sample", task, r.sample_id))
             parts.append(_sample_card(r))
     if not any_shown:
         text = "Every sample passed." if samples else "No samples."

@@ -12,6 +12,7 @@ from typing import Any
 from pytest_llmeval.export.html.markup import _badge, _e, _interval, _latency_ms, _slug, _spec
 from pytest_llmeval.export.summary import fmt, ordered
 from pytest_llmeval.gate.baseline import higher_is_worse
+from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 from pytest_llmeval.store.results import Run
 
@@ -187,14 +188,14 @@ def _task_section(
     return "".join(parts)
 
 
-def _latency_section(samples: Sequence[Mapping[str, Any]], plots_on: bool) -> str:
+def _latency_section(samples: Sequence[SampleResult], plots_on: bool) -> str:
     by_task: dict[str, list[float]] = defaultdict(list)
     judge: dict[str, list[float]] = defaultdict(list)
     for r in samples:
-        if not r.get("error") and (v := _latency_ms(r)) is not None:
-            by_task[str(r.get("task"))].append(v)
-        if (j := finite(r.get("judge_latency_ms"))) is not None:
-            judge[str(r.get("task"))].append(j)
+        if not r.error and (v := _latency_ms(r)) is not None:
+            by_task[r.task].append(v)
+        if (j := finite(r.call("judge").latency_ms)) is not None:
+            judge[r.task].append(j)
     if not by_task:
         return '<section id="latency"><h2>Latency</h2><p class="muted">No latencies.</p></section>'
     from pytest_llmeval.stats import percentile

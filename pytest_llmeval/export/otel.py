@@ -196,9 +196,7 @@ class SampleSpan:
         label = f"chat {name}" if name else "chat"
         self.children.append(_Child(label, start, end, span_attrs, client=True))
 
-    def call(
-        self, role: str, model: str | None, call: Call, *, score: float | None = None
-    ) -> None:
+    def call(self, role: str, model: str | None, call: Call, *, score: float | None = None) -> None:
         """A child span for one model call (``role``: ``model`` or ``judge``; ``model``:
         the spec, e.g. ``openai/gpt-4o``), timed from when it ran. A cache hit is the
         original call's latency with ``cached=True``."""

@@ -198,9 +198,7 @@ class RunCollector:
             tokens = CounterMetricFamily(PREFIX + name, doc, labels=("task", "model", "kind"))
             for task, rows in sorted(by_task.items()):
                 for kind in ("prompt", "completion"):
-                    used = [
-                        int(v) for r in rows if (v := getattr(r.call(role), f"{kind}_tokens"))
-                    ]
+                    used = [int(v) for r in rows if (v := getattr(r.call(role), f"{kind}_tokens"))]
                     if used:
                         tokens.add_metric((task, model, kind), float(sum(used)))
             if tokens.samples:

@@ -120,6 +120,7 @@ class Graded:
             started_at=self.started_at,
             ended_at=self.ended_at,
         )
+
     started_at: float | None = None  # the first judge call's start (Unix seconds)
     ended_at: float | None = None
 

@@ -409,4 +409,6 @@ class Runner:
 
 def _text(value: Any) -> str | None:
     """The expected answer as stored and shown: text, or JSON for objects."""
-    return value if isinstance(value, str) or value is None else json.dumps(value, ensure_ascii=False)
+    return (
+        value if isinstance(value, str) or value is None else json.dumps(value, ensure_ascii=False)
+    )

@@ -200,8 +200,9 @@ def pytest_sessionstart(session):
     _T0[0] = time.perf_counter()
 
 
-def pytest_llmeval_result(config, row):
+def pytest_llmeval_result(config, result):
     cuda = _cuda()
+    row = result.columns()  # a SampleResult's flat row, as stored
     keep = ("sample_id", "output", "latency_ms", "prompt_tokens", "completion_tokens", "error")
     line = {k: row.get(k) for k in keep}
     line["max_memory_allocated"] = cuda.max_memory_allocated() if cuda else None

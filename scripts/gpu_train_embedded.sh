@@ -101,7 +101,9 @@ echo "$(elapsed) generating $COUNTS training rows (seed $SEED)"
 echo "$(elapsed) training"
 export LLMEVAL_TRAIN_DATA=$WORK/data
 export LLMEVAL_TRAIN_END_BY=$(( START + HARD_LIMIT_S - 75 ))
-timeout -s TERM -k 20 $(( START + HARD_LIMIT_S - 30 - $(date +%s) )) \
+left=$(( START + HARD_LIMIT_S - 30 - $(date +%s) ))
+[ "$left" -lt 10 ] && left=10  # (0 would mean no limit at all)
+timeout -s TERM -k 20 "$left" \
     "$PY" -m pytest_llmeval.finetune --config finetune/embedded-gpu.yaml \
     --set output_dir="$WORK/model" --set training.max_time_s="$BUDGET" "${SIZE[@]}" "$@"
 rc=$?

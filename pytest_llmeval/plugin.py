@@ -145,20 +145,22 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Read the options (a usage error is reported at once); nothing else starts until
+    eval items are collected (see run/collect.py)."""
     from pytest_llmeval.run.options import read_options
-    from pytest_llmeval.run.session import EvalSession, session_key
+    from pytest_llmeval.run.session import options_key
 
     config.addinivalue_line(
         "markers",
         "llmeval(dataset, task, prompt=None, params=None, scorers=None, pass_on=None, "
-        "thresholds=None, name=None): run the test once per sample of an eval dataset",
+        "thresholds=None, name=None, expected=None): run the test once per sample of an eval "
+        "dataset",
     )
-    session = EvalSession(config, read_options(config))
-    config.stash[session_key] = session
-    config.pluginmanager.register(session, "llmeval-session")
+    config.stash[options_key] = read_options(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from pytest_llmeval.run.collect import forget_rendezvous
     from pytest_llmeval.run.session import session_key
 
     session = config.stash.get(session_key, None)
@@ -166,9 +168,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.close()
         config.pluginmanager.unregister(session)
         del config.stash[session_key]
+    forget_rendezvous(config)
 
 
-from pytest_llmeval.run.collect import pytest_collect_file, pytest_generate_tests  # noqa: E402
+# Always on: turning suites into items, and switching the run on when there are any.
+from pytest_llmeval.run.collect import (  # noqa: E402
+    pytest_collect_file,
+    pytest_collection_modifyitems,
+    pytest_collection_modifyitems_checked,
+    pytest_collectreport,
+    pytest_configure_node,
+    pytest_generate_tests,
+    pytest_xdist_make_scheduler,
+    pytest_xdist_node_collection_finished,
+)
 from pytest_llmeval.run.fixtures import (  # noqa: E402
     completion,
     judge,
@@ -183,6 +196,12 @@ __all__ = [
     "llmeval_record",
     "model",
     "pytest_collect_file",
+    "pytest_collection_modifyitems",
+    "pytest_collection_modifyitems_checked",
+    "pytest_collectreport",
+    "pytest_configure_node",
     "pytest_generate_tests",
+    "pytest_xdist_make_scheduler",
+    "pytest_xdist_node_collection_finished",
     "sample",
 ]

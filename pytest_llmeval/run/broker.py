@@ -11,9 +11,10 @@ good at: running test bodies and scorers in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
@@ -24,18 +25,17 @@ from pytest_llmeval.run.engine import Engine, Request
 class Broker:
     """Serves an Engine to worker processes (controller side)."""
 
-    def __init__(
-        self, engines: dict[str, Engine], on_plan: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, engines: dict[str, Engine], address: str | None = None) -> None:
         self.engines = engines  # "model", and "judge" when a judge is configured
-        self.on_plan = on_plan
         self.authkey = secrets.token_bytes(16)
-        # The platform default: a Unix socket in a private temp dir (a named pipe on
-        # Windows), authenticated with a random key.
-        self._listener = Listener(authkey=self.authkey)
+        # A Unix socket in the run's private directory (``address``; else the platform
+        # default: multiprocessing's temp dir, a named pipe on Windows), authenticated with
+        # a random key.
+        self._listener = Listener(address, authkey=self.authkey)
         self.address: Any = self._listener.address
         self._plan_lock = threading.Lock()
         self._planned: set[str] = set()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="llmeval-broker", daemon=True)
         self._thread.start()
 
@@ -47,6 +47,9 @@ class Broker:
                 return  # closed
             except Exception:  # a peer that failed authentication: ignore it
                 continue
+            if self._closing.is_set():  # close()'s wake-up call
+                conn.close()
+                return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: Connection) -> None:
@@ -75,8 +78,6 @@ class Broker:
                 # Every worker collected the same items, so the first plan is everyone's.
                 if target not in self._planned:
                     self._planned.add(target)
-                    if self.on_plan is not None and target == "model":
-                        self.on_plan()  # the run row exists before any item runs
                     engine.plan(args[0])
             return None
         if op == "result":
@@ -86,6 +87,16 @@ class Broker:
         raise ValueError(f"unknown broker operation {op!r}")
 
     def close(self) -> None:
+        """Stop accepting, then close. Closing the listening socket does not wake a thread
+        blocked in accept() on Linux: its file descriptor could then be reused by the next
+        session's listener in this process (pytester runs in-process), which the old
+        thread would serve with the old key. So wake it with a connection of our own and
+        let it end first."""
+        self._closing.set()
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                Client(self.address, authkey=self.authkey).close()
+            self._thread.join(timeout=5)
         self._listener.close()
 
 

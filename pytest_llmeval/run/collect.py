@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterator
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +25,16 @@ import pytest
 from pytest_llmeval.dataset import DatasetError
 from pytest_llmeval.run.outcomes import EvalError, SampleMiss
 from pytest_llmeval.run.runner import case_key
-from pytest_llmeval.run.session import session_key
+from pytest_llmeval.run.session import EvalSession, options_key, session_key, suites_key
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
+
+rendezvous_key = pytest.StashKey[Path]()
+USAGE_NODEID = "llmeval::usage-error"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    session = parent.config.stash.get(session_key, None)
-    if session is None or not fnmatch.fnmatch(file_path.name, session.options.suite_glob):
+    options = parent.config.stash.get(options_key, None)
+    if options is None or not fnmatch.fnmatch(file_path.name, options.suite_glob):
         return None
     return EvalFile.from_parent(parent, path=file_path)
 
@@ -51,14 +57,109 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _cases(config: pytest.Config, suite: Suite) -> list[Case]:
-    session = config.stash[session_key]
-    session.suite_collected(suite)
-    options = session.options
+    config.stash.setdefault(suites_key, {})[suite.name] = suite
+    options = config.stash[options_key]
     try:
         samples = suite.samples(options.limit, options.seed)
     except DatasetError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
     return [Case(suite, s, len(samples)) for s in samples]
+
+
+# -- switching the run on: only when eval items were collected --------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Mark each eval item with its case and its suite's name (``-k NAME``; before -k
+    deselects, hence tryfirst), and switch the run on when there are any, as pytest's own
+    stepwise and junitxml switch themselves on: a session without eval items never knows
+    the plugin is installed (no header, thread, socket or database)."""
+    evals = False
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("sample") if callspec is not None else None
+        if isinstance(case, Case):
+            item.stash[case_key] = case
+            item.extra_keyword_matches.add(case.suite.name)
+        evals = evals or case_key in item.stash
+    if evals and not config.getoption("collectonly"):
+        _usage_errors_reported(config, items, lambda: EvalSession.activate(config))
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_checked(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """What the selected items need (a model, a judge) and whether every threshold names
+    something that exists: after -k/-m/--lf have deselected."""
+    session = config.stash.get(session_key, None)
+    if session is not None:
+        _usage_errors_reported(config, items, lambda: session.check_collected(items))
+
+
+def _usage_errors_reported(
+    config: pytest.Config, items: list[pytest.Item], check: Callable[[], object]
+) -> None:
+    try:
+        check()
+    except pytest.UsageError as exc:
+        if not hasattr(config, "workerinput"):
+            raise
+        # A UsageError on a worker crashes xdist; instead run nothing here and tell the
+        # controller through a failed collect report, which it turns into exit 4.
+        items.clear()
+        config.hook.pytest_collectreport(
+            report=pytest.CollectReport(
+                nodeid=USAGE_NODEID, outcome="failed", longrepr=str(exc), result=[]
+            )
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """The controller's side of a worker's usage error (trylast: on the worker, xdist's
+    own hook sends the report on first)."""
+    if report.nodeid == USAGE_NODEID and report.failed and not _on_a_worker():
+        raise pytest.UsageError(str(report.longrepr))
+
+
+def _on_a_worker() -> bool:
+    return "PYTEST_XDIST_WORKER" in os.environ
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: give each worker a private directory to meet in. A worker that
+    collects eval items says so there; the controller then starts its engine and broker
+    and leaves their address there, before any test is scheduled."""
+    config = node.config
+    if rendezvous_key not in config.stash:
+        config.stash[rendezvous_key] = Path(tempfile.mkdtemp(prefix="llmeval-"))
+    node.workerinput["llmeval_rendezvous"] = str(config.stash[rendezvous_key])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    config = node.config
+    meet = config.stash.get(rendezvous_key, None)
+    if meet is not None and (meet / f"evals-{node.gateway.id}").exists():
+        EvalSession.activate(config)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Deal items round-robin so workers follow the engine's generation order."""
+    options = config.stash.get(options_key, None)
+    if config.getvalue("dist") != "load" or options is None or options.model is None:
+        return None
+    from pytest_llmeval.run.scheduling import InterleavedScheduling
+
+    return InterleavedScheduling(config, log)
+
+
+def forget_rendezvous(config: pytest.Config) -> None:
+    meet = config.stash.get(rendezvous_key, None)
+    if meet is not None:
+        shutil.rmtree(meet, ignore_errors=True)
 
 
 class EvalFile(pytest.File):

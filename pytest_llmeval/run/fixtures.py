@@ -12,7 +12,7 @@ import pytest
 from pytest_llmeval.dataset import Sample
 from pytest_llmeval.models.base import Completion, GenerateParams, Message
 from pytest_llmeval.run.runner import case_key
-from pytest_llmeval.run.session import session_key
+from pytest_llmeval.run.session import EvalSession, session_key
 from pytest_llmeval.suite import Case
 
 
@@ -71,7 +71,7 @@ def model(request: pytest.FixtureRequest) -> ModelHandle:
 
     Calls go straight to the model and block; only ``completion`` is planned ahead.
     """
-    runner = request.config.stash[session_key].runner
+    runner = EvalSession.activate(request.config).runner  # a custom flow is an eval too
     return ModelHandle(runner.require_model().spec, runner)
 
 
@@ -145,7 +145,7 @@ def judge(request: pytest.FixtureRequest) -> JudgeHandle:
 
     Suites with a ``judge:`` rubric are graded automatically; this is for custom flows.
     """
-    runner = request.config.stash[session_key].runner
+    runner = EvalSession.activate(request.config).runner
     if runner.options.judge is None:
         raise pytest.UsageError("the 'judge' fixture needs --judge-model SPEC")
     return JudgeHandle(runner.options.judge.spec, runner)

@@ -104,8 +104,6 @@ def _read(config: pytest.Config) -> Options:
             timeout=_positive(60.0 if timeout is None else timeout, "--llmeval-timeout", float),
             max_retries=_nonneg(4 if retries is None else retries, "--llmeval-max-retries"),
         )
-        if not config.getoption("collectonly"):
-            check_settings(model)
 
     db = _opt(config, "llmeval_db", "llmeval_db") or ".llmeval/llmeval.db"
     db_path = Path(db) if Path(db).is_absolute() else config.rootpath / db
@@ -138,8 +136,6 @@ def _read(config: pytest.Config) -> Options:
             timeout=model.timeout if model else 60.0,
             max_retries=model.max_retries if model else 4,
         )
-        if not config.getoption("collectonly"):
-            check_settings(judge, flag="--judge-model", url_flag="--judge-base-url")
     judge_tokens = _opt(config, "llmeval_judge_max_tokens", "llmeval_judge_max_tokens")
     judge_repairs = _opt(config, "llmeval_judge_repairs", "llmeval_judge_repairs")
     margins = [*config.getini("llmeval_fail"), *(config.getoption("llmeval_fail") or ())]
@@ -202,6 +198,15 @@ def _read(config: pytest.Config) -> Options:
         thresholds=project,
         suite_glob=config.getini("llmeval_suite_glob") or "eval_*.yaml",
     )
+
+
+def check_models(options: Options) -> None:
+    """What would fail on every sample (a missing key, extra or model directory): checked
+    once eval items are known to exist, so unrelated test runs never pay for it."""
+    if options.model is not None:
+        check_settings(options.model)
+    if options.judge is not None:
+        check_settings(options.judge, flag="--judge-model", url_flag="--judge-base-url")
 
 
 def default_spec(config: pytest.Config) -> str | None:

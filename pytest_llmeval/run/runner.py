@@ -8,8 +8,10 @@ the test report to the controller.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,9 +78,9 @@ class Runner:
     def started_engine(self) -> Engine | RemoteEngine | None:
         return self._engine
 
-    def serve_workers(self, on_plan: Callable[[], None] | None = None) -> tuple[Any, str]:
-        """xdist controller: share this process's engine; returns (address, key).
-        ``on_plan`` runs when the first worker sends its plan: the run has eval items."""
+    def serve_workers(self, meet: Path) -> None:
+        """xdist controller: share this process's engine with the workers, leaving the
+        broker's address and key in ``meet`` (a private directory) for them."""
         if self.broker is None:
             engine = self.engine
             assert isinstance(engine, Engine)
@@ -87,8 +89,13 @@ class Runner:
                 judge = self.judge_engine
                 assert isinstance(judge, Engine)
                 engines["judge"] = judge
-            self.broker = Broker(engines, on_plan)
-        return self.broker.address, self.broker.authkey.hex()
+            unix = hasattr(socket, "AF_UNIX")
+            self.broker = Broker(engines, str(meet / "broker.sock") if unix else None)
+            target = meet / "broker.json"
+            tmp = meet / "broker.json.tmp"
+            tmp.write_text(json.dumps([self.broker.address, self.broker.authkey.hex()]))
+            tmp.chmod(0o600)
+            tmp.replace(target)  # a worker never reads half a file
 
     @property
     def judge_engine(self) -> Engine | RemoteEngine | None:
@@ -148,13 +155,22 @@ class Runner:
 
     def _remote_engine(self) -> RemoteEngine | None:
         """On an xdist worker: the controller's engine, if this worker can reach it."""
-        address = self.workerinput.get("llmeval_broker")
-        if address is None:
-            return None
-        try:
-            return RemoteEngine(address[0], bytes.fromhex(address[1]))
-        except OSError:
+        meet = self.workerinput.get("llmeval_rendezvous")
+        if not meet or not Path(meet).is_dir():
             return None  # a remote gateway (--tx ssh=...): evaluate locally instead
+        # the controller serves its engine as soon as the first worker has collected
+        # eval items; this worker may have got here first
+        broker = Path(meet) / "broker.json"
+        deadline = time.monotonic() + 60
+        while not broker.is_file():
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+        address, key = json.loads(broker.read_text())
+        try:
+            return RemoteEngine(address, bytes.fromhex(key))
+        except OSError:
+            return None
 
     def _local_engine(self) -> Engine:
         settings = self.require_model()

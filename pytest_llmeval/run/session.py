@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Generator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import pytest
@@ -23,14 +24,15 @@ from pytest_llmeval.export.outputs import Outputs
 from pytest_llmeval.gate import aggregate
 from pytest_llmeval.gate import thresholds as th
 from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, Comparison, compare
+from pytest_llmeval.models import SpecError
 from pytest_llmeval.result import TEST, SampleResult
-from pytest_llmeval.run.options import Options
+from pytest_llmeval.run.options import Options, check_models
 from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
 from pytest_llmeval.run.recorder import Recorder
 from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, result_key
 from pytest_llmeval.store.results import Results, Run, check_baseline
 from pytest_llmeval.store.storage import StoreError
-from pytest_llmeval.suite import Case, Suite
+from pytest_llmeval.suite import Suite
 
 __all__ = [
     "EvalSession",
@@ -43,9 +45,10 @@ __all__ = [
 ]
 
 session_key = pytest.StashKey["EvalSession"]()
+options_key = pytest.StashKey[Options]()  # read at configure: cheap, no model checks
+suites_key = pytest.StashKey[dict[str, Suite]]()  # every suite collected, before deselection
 
 GATE_PREFIX = "llmeval::gate"
-USAGE_NODEID = "llmeval::usage-error"
 RESUMABLE = ("interrupted", "incomplete", "aborted", "errored")
 # what must be the same for a resumed run to continue the same evaluation
 SAME_MODEL = ("base_url", "temperature", "max_tokens", "adapter", "load_in_4bit",
@@ -65,15 +68,11 @@ class EvalSession:
         self.options = options
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
-        self.suites: dict[str, Suite] = {}  # every suite collected, before deselection
         self.notes: list[str] = []
         self.result: dict[str, Any] | None = None
         self.output_lines: list[str] = []
         resumed = None if self.is_worker else self._check_resume()
-        if workerinput:
-            self.run_id: str = workerinput["llmeval_run_id"]
-        else:
-            self.run_id = resumed.id if resumed else new_run_id()
+        self.run_id = resumed.id if resumed else new_run_id()
         self.runner = Runner(config, options)
         self.recorder = Recorder(config.rootpath, options, self.run_id, resume=bool(resumed))
         self.outputs = (
@@ -85,8 +84,8 @@ class EvalSession:
                 options.judge.spec if options.judge else None,
             )
         )
-        # Checked here, before xdist starts a worker or a test runs: a bad baseline is a
-        # usage error (exit 4) that leaves no trace in the database.
+        # Checked here, before any test runs: a bad baseline is a usage error (exit 4) that
+        # leaves no trace in the database.
         self.baseline: Run | None = None if self.is_worker else self._check_baseline()
         if not self.is_worker:
             self.runner.answer_sink = self.recorder.answer
@@ -96,6 +95,42 @@ class EvalSession:
                     f"resuming run {resumed.id} ({resumed.status}): "
                     f"{len(self.recorder.previous)} samples already scored are not sent again"
                 )
+
+    @classmethod
+    def activate(cls, config: pytest.Config) -> EvalSession:
+        """Switch the run on: eval items were collected (here, or by an xdist worker).
+        What a session without evals never pays for starts now: the model checks, the
+        baseline and resume lookups, the run row, the engine and broker."""
+        found = config.stash.get(session_key, None)
+        if found is not None:
+            return found
+        options = config.stash[options_key]
+        try:
+            check_models(options)
+        except SpecError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        session = cls(config, options)
+        config.stash[session_key] = session
+        config.pluginmanager.register(session, "llmeval-session")
+        meet = getattr(config, "workerinput", {}).get("llmeval_rendezvous")
+        controller_meet = rendezvous_key_of(config)
+        if meet is not None:  # tell the controller: this worker has eval items
+            (Path(meet) / f"evals-{config.workerinput['workerid']}").touch()  # type: ignore[attr-defined]
+        elif controller_meet is not None and options.model is not None:
+            # the xdist controller: serve the workers its engine; the run starts now
+            session.runner.serve_workers(controller_meet)
+            session.recorder.start()
+        if not session.is_worker:
+            session._announce()
+        return session
+
+    def _announce(self) -> None:
+        """The run's one header line, once it is known to have eval items."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        for line in self.header_lines():
+            reporter.write_line(line)
 
     def _check_baseline(self) -> Run | None:
         ref = self.options.baseline
@@ -172,23 +207,6 @@ class EvalSession:
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """xdist controller: every worker records into this run and uses its engine."""
-        node.workerinput["llmeval_run_id"] = self.run_id
-        if self.options.model is not None and not self.config.getoption("collectonly"):
-            address = self.runner.serve_workers(on_plan=self.recorder.start)
-            node.workerinput["llmeval_broker"] = address
-
-    @pytest.hookimpl(optionalhook=True, tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """Deal items round-robin so workers follow the engine's generation order."""
-        if config.getvalue("dist") != "load" or self.options.model is None:
-            return None
-        from pytest_llmeval.run.scheduling import InterleavedScheduling
-
-        return InterleavedScheduling(config, log)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         found = getattr(node, "workeroutput", {}).get("llmeval_contamination")
         if found:
@@ -199,45 +217,21 @@ class EvalSession:
         self.recorder.crashed += 1
 
     # -- collection ----------------------------------------------------------------------
-    def suite_collected(self, suite: Suite) -> None:
-        self.suites[suite.name] = suite
+    @property
+    def suites(self) -> dict[str, Suite]:
+        """Every suite collected in this process, before deselection."""
+        return self.config.stash.get(suites_key, {})
 
-    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
-    def pytest_collection_modifyitems_names(self, items: list[pytest.Item]) -> None:
-        """``-k NAME`` selects a suite by its name, for marked tests too (a declarative
-        suite's items carry it already); before -k deselects, hence tryfirst."""
-        for item in items:
-            callspec = getattr(item, "callspec", None)
-            case = callspec.params.get("sample") if callspec is not None else None
-            if isinstance(case, Case):
-                item.extra_keyword_matches.add(case.suite.name)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        has_evals = False
-        for item in items:
-            callspec = getattr(item, "callspec", None)
-            case = callspec.params.get("sample") if callspec is not None else None
-            if isinstance(case, Case):
-                item.stash[case_key] = case
-            has_evals = has_evals or case_key in item.stash
-        problem = self._missing_model(items) if has_evals else None
+    def check_collected(self, items: list[pytest.Item]) -> None:
+        """What the selected items need (a model, a judge), and that every threshold and
+        margin names something that exists: usage errors before any request."""
+        if self.config.getoption("collectonly"):
+            return
+        problem = self._missing_model(items)
         if problem is None and self.suites:
             problem = self._unknown_names()
-        if problem is None or config.getoption("collectonly"):
-            return
-        if not self.is_worker:
+        if problem is not None:
             raise pytest.UsageError(problem)
-        # A UsageError on a worker crashes xdist; instead run nothing here and tell the
-        # controller through a failed collect report, which it turns into exit 4.
-        items.clear()
-        config.hook.pytest_collectreport(
-            report=pytest.CollectReport(
-                nodeid=USAGE_NODEID, outcome="failed", longrepr=problem, result=[]
-            )
-        )
 
     def _unknown_names(self) -> str | None:
         """A threshold or margin naming a suite or metric that cannot exist is a usage
@@ -269,14 +263,6 @@ class EvalSession:
                     "server), or set llmeval_judge_model in ini"
                 )
         return None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if self.is_worker or not report.failed:
-            return
-        if report.nodeid == USAGE_NODEID:
-            raise pytest.UsageError(str(report.longrepr))
-        self.recorder.collect_errors += 1
 
     # -- running items ---------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -439,7 +425,7 @@ class EvalSession:
             exitstatus=status,
             interrupted=interrupted,
             stopped_early=bool(session.shouldfail or (session.shouldstop and stop is None)),
-            collect_errors=rec.collect_errors,
+            collect_errors=_collect_errors(self.config),
             crashed=rec.crashed,
             other_failures=len(rec.other_failures),
             samples=len(rows),
@@ -587,10 +573,10 @@ class EvalSession:
         if self.result is not None:
             json_report["llmeval"] = self.result
 
-    def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        if self.options.model is None:
-            return [f"llmeval: no model configured, run {self.run_id}"]
+    def header_lines(self) -> list[str]:
         m = self.options.model
+        if m is None:
+            return [f"llmeval: no model configured, run {self.run_id}"]
         if self.options.default_model:
             lines = [
                 f"llmeval: no --model given: running the bundled {m.spec} (a few MB, CPU, "
@@ -612,6 +598,19 @@ class EvalSession:
     def close(self) -> None:
         self.runner.close()
         self.recorder.close()
+
+
+def _collect_errors(config: pytest.Config) -> int:
+    """Collection errors of this session, however collected (here or by xdist workers)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    errors = getattr(reporter, "stats", {}).get("error", [])
+    return sum(1 for r in errors if isinstance(r, pytest.CollectReport))
+
+
+def rendezvous_key_of(config: pytest.Config) -> Path | None:
+    from pytest_llmeval.run.collect import rendezvous_key
+
+    return config.stash.get(rendezvous_key, None)
 
 
 def _result_of(report: pytest.TestReport) -> SampleResult | None:

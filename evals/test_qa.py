@@ -19,8 +19,9 @@ from pytest_llmeval.models.base import Completion
     dataset="data/qa/test.jsonl",
     task="qa",
     thresholds={"accuracy": ">=0.80", "f1": ">=0.85"},
-    # the bundled few-MB default model answers briefly but not correctly: a smoke bar
-    model_thresholds={"embedded/*": {"concise": ">=0.9"}},
+    # the bundled default model answers briefly, a third of them right: a smoke bar just
+    # under what it reaches
+    model_thresholds={"embedded/*": {"concise": ">=0.9", "f1": ">=0.3"}},
 )
 def test_qa(sample: Sample, completion: Completion, llmeval_record: Any) -> None:
     # An extra, measured-only metric: answers should be short (the prompt asks for that).

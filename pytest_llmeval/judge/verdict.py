@@ -21,7 +21,7 @@ from pytest_llmeval.judge._text import (
     normalize_key,
 )
 from pytest_llmeval.judge.rubric import DEFAULT_RUBRIC, Rubric
-from pytest_llmeval.scorers.json_extraction import _balanced_objects, parse_json
+from pytest_llmeval.scorers.jsontext import balanced_objects, parse_json
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -186,7 +186,7 @@ def _conflicts_elsewhere(text: str, scores: Mapping[str, int], rubric: Rubric) -
     """Why the reply is ambiguous, or None: a JSON object in it (the verdict itself
     included) repeats a dimension with another value (json.loads would keep the last one
     silently), or a second object scores a dimension differently from the verdict."""
-    for span in _balanced_objects(text):
+    for span in balanced_objects(text):
         try:
             pairs = json.loads(span, object_pairs_hook=_Pairs)
         except ValueError:

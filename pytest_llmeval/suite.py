@@ -291,6 +291,10 @@ def build_suite(
             raise fail(["scorers", i], str(exc.args[0])) from None
     judge = _judge(spec.get("judge"), rootdir, base_dir, fail)
     judge_names = ("judge",) if judge is not None else ()
+    if judge is not None:  # the judge is a scorer too: it reads the judge model's verdict
+        from pytest_llmeval.judge.scorer import judge_scorers
+
+        scorers += judge_scorers(judge)
     # A judged suite passes on the judge unless it says otherwise: that is why it has one.
     default_pass = judge_names or (
         task.pass_on if task and "scorers" not in spec else tuple(scorer_names[:1])

@@ -107,19 +107,22 @@ def _judge_key(record: dict[str, Any], answer: str) -> str:
     from pytest_llmeval.judge import Rubric
     from pytest_llmeval.judge import grading as judging
     from pytest_llmeval.models.base import GenerateParams
-    from pytest_llmeval.run.engine import Request
+    from pytest_llmeval.run.engine import FollowUp, Request
 
     req = Request(
         str(record["id"]),
         (),
         GenerateParams(),
-        {
-            "rubric": Rubric.load("qa_default"),
-            "question": record["question"],
-            "context": record["context"],
-            "reference": record["expected_answer"],
-            "facts": tuple(record["reference_facts"]),
-        },
+        FollowUp(
+            judging.FOLLOW,
+            {
+                "rubric": Rubric.load("qa_default"),
+                "question": record["question"],
+                "context": record["context"],
+                "reference": record["expected_answer"],
+                "facts": tuple(record["reference_facts"]),
+            },
+        ),
     )
     prompt = judging.request(req, answer, judging.params(512, True))
     return key(prompt.messages[-1]["content"])
@@ -264,7 +267,7 @@ def test_calibration_report(project: EvalProject) -> None:
     from pytest_llmeval.judge import Rubric
     from pytest_llmeval.judge import grading as judging
     from pytest_llmeval.models.base import GenerateParams
-    from pytest_llmeval.run.engine import Request
+    from pytest_llmeval.run.engine import FollowUp, Request
 
     rubric = Rubric.load("qa_default")
     replies = {}
@@ -276,13 +279,16 @@ def test_calibration_report(project: EvalProject) -> None:
             r["id"],
             (),
             GenerateParams(),
-            {
-                "rubric": rubric,
-                "question": r["question"],
-                "context": r["context"],
-                "reference": r["expected_answer"],
-                "facts": tuple(r["reference_facts"]),
-            },
+            FollowUp(
+                judging.FOLLOW,
+                {
+                    "rubric": rubric,
+                    "question": r["question"],
+                    "context": r["context"],
+                    "reference": r["expected_answer"],
+                    "facts": tuple(r["reference_facts"]),
+                },
+            ),
         )
         prompt = judging.request(req, r["candidate"], judging.params(512, True))
         replies[key(prompt.messages[-1]["content"])] = verdict(

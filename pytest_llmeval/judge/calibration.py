@@ -20,7 +20,7 @@ from pytest_llmeval.judge import Rubric, agreement
 from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import GenerateParams
-from pytest_llmeval.run.engine import Engine, Request
+from pytest_llmeval.run.engine import Engine, FollowUp, Request
 
 DEFAULT_SET = Path("data/qa/judge_calibration.jsonl")
 
@@ -48,13 +48,16 @@ def calibrate(
             str(r["id"]),
             (),
             GenerateParams(),
-            {
-                "rubric": rubric,
-                "question": r["question"],
-                "context": r.get("context"),
-                "reference": r.get("expected_answer"),
-                "facts": tuple(r.get("reference_facts") or ()),
-            },
+            FollowUp(
+                judging.FOLLOW,
+                {
+                    "rubric": rubric,
+                    "question": r["question"],
+                    "context": r.get("context"),
+                    "reference": r.get("expected_answer"),
+                    "facts": tuple(r.get("reference_facts") or ()),
+                },
+            ),
         )
         for r in rows
     ]

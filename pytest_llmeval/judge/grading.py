@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pytest_llmeval.judge import (
-    JUDGE_PROMPT_VERSION,
     JudgeParseError,
     Rubric,
     Verdict,
@@ -25,7 +24,7 @@ from pytest_llmeval.judge import (
 )
 from pytest_llmeval.models.base import Completion, GenerateParams, ModelError
 from pytest_llmeval.result import MAX_TEXT, Call
-from pytest_llmeval.run.engine import Request
+from pytest_llmeval.run.engine import FollowUp, Request
 from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case
 
@@ -36,7 +35,10 @@ class EngineLike(Protocol):
     def result(self, request: Request) -> Completion: ...
 
 
-def payload(case: Case) -> dict[str, Any] | None:
+FOLLOW = "judge"  # the follow-up kind the judge's requests are planned under
+
+
+def follow_up(case: Case) -> FollowUp | None:
     """What the judge needs besides the answer; travels with the model's request."""
     rubric = case.suite.judge
     if rubric is None:
@@ -45,13 +47,16 @@ def payload(case: Case) -> dict[str, Any] | None:
     question = s.get("question") or case.messages[-1]["content"]
     facts = s.get("reference_facts") or ()
     # the rubric travels as plain data: requests are pickled to the controller under xdist
-    return {
-        "rubric": rubric.as_dict(),
-        "question": str(question),
-        "context": s.get("context"),
-        "reference": case.expected,
-        "facts": tuple(facts) if isinstance(facts, list) else (),
-    }
+    return FollowUp(
+        FOLLOW,
+        {
+            "rubric": rubric.as_dict(),
+            "question": str(question),
+            "context": s.get("context"),
+            "reference": case.expected,
+            "facts": tuple(facts) if isinstance(facts, list) else (),
+        },
+    )
 
 
 _rubrics: dict[str, Rubric] = {}
@@ -76,8 +81,8 @@ def params(max_tokens: int, json_mode: bool) -> GenerateParams:
 
 def request(model_request: Request, answer: str, judge_params: GenerateParams) -> Request:
     """The judge's request for ``answer``; its id ties it to the item."""
-    p = model_request.follow
-    assert p is not None
+    assert model_request.follow is not None
+    p = model_request.follow.payload
     reference = p["reference"]
     if reference is not None and not isinstance(reference, str | list | tuple):
         reference = str(reference)
@@ -134,7 +139,7 @@ def grade(
 ) -> Graded:
     """Ask the judge; on an invalid verdict, ask again with a repair prompt."""
     assert model_request.follow is not None
-    rubric = rubric_of(model_request.follow)
+    rubric = rubric_of(model_request.follow.payload)
     current = request(model_request, answer, judge_params)
     graded = Graded(None, None, None, "", 0.0, 0, 0, 0, True)
     for attempt in range(repairs + 1):
@@ -167,40 +172,3 @@ def grade(
             f"judge error: invalid verdict after {attempt + 1} attempts: {verdict.reason}"
         )
     return graded
-
-
-def scores(graded: Graded, rubric: Rubric) -> dict[str, dict[str, Any]]:
-    """The row's judge scores: the mean (``judge_score``, which passes or not), one per
-    dimension, and whether the injection tripwire fired."""
-    v = graded.verdict
-    assert v is not None
-    note = f" [forced to the minimum: {graded.guard}]" if graded.guard else ""
-    out: dict[str, dict[str, Any]] = {
-        "judge": {
-            "value": v.mean,
-            "passed": v.passed,
-            "metric": "judge_score",
-            "explanation": (v.rationale + note)[:1000],
-            "metadata": {
-                "scores": dict(v.scores),
-                "raw": dict(v.raw) if v.raw else None,
-                "rubric": rubric.name,
-                "prompt_version": JUDGE_PROMPT_VERSION,
-            },
-        },
-        "judge_injection": {
-            "value": 1.0 if graded.guard else 0.0,
-            "passed": None,
-            "metric": "injection_flag_rate",
-        },
-    }
-    for dim in rubric.dimensions:
-        out[f"judge_{dim.name}"] = {
-            "value": float(v.scores[dim.name]),
-            "passed": None,
-            "metric": f"judge_{dim.name}",
-        }
-    return out
-
-
-JUDGE_SCORES = ("judge", "judge_injection")  # plus judge_<dimension>

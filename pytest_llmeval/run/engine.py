@@ -31,14 +31,23 @@ CacheLookup = Callable[[list[str]], Mapping[str, Completion]]  # key -> cached a
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A request to plan as soon as this one's answer arrives: ``kind`` names the follower
+    that the engine's owner registered (``Engine.followers``), ``payload`` is plain data
+    (requests travel to the xdist controller pickled)."""
+
+    kind: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Request:
-    """One item's generation request; ``id`` is the item's node id. ``follow`` is what a
-    follow-up (the judge) needs to grade the answer, if any."""
+    """One item's generation request; ``id`` is the item's node id."""
 
     id: str
     messages: Sequence[Message]
     params: GenerateParams
-    follow: Mapping[str, Any] | None = field(default=None, compare=False)
+    follow: FollowUp | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -117,9 +126,10 @@ class Engine:
         self._cache_lookup = cache_lookup
         self.max_retries = max_retries
         self.batch_size = batch_size
-        # Called on the loop with each planned request's answer (cached ones too): the
-        # runner uses it to plan the judge's request as soon as there is an answer to grade.
-        self.on_result: Callable[[Request, Completion], None] | None = None
+        # Called on the loop with a planned request's answer (cached ones too) when the
+        # request names a follow-up of that kind: the runner plans the judge's request as
+        # soon as there is an answer to grade.
+        self.followers: dict[str, Callable[[Request, Completion], None]] = {}
         # Called on the loop with each answer the model gave (not cache hits): the recorder
         # keeps them as they arrive, so Ctrl-C loses only what was still in flight.
         self.on_answer: Callable[[Request, Completion], None] | None = None
@@ -363,10 +373,11 @@ class Engine:
                 self.on_answer(req, comp)
 
     def _done(self, req: Request, comp: Completion) -> None:
-        if self.on_result is not None:
+        follower = self.followers.get(req.follow.kind) if req.follow is not None else None
+        if follower is not None:
             # A follow-up that cannot be planned now is made when its item claims it.
             with contextlib.suppress(Exception):
-                self.on_result(req, comp)
+                follower(req, comp)
 
     def _with_key(self, req: Request, comp: Completion) -> Completion:
         """Tag the answer with its cache key when the cache should keep it."""

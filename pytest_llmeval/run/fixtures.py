@@ -116,7 +116,7 @@ class JudgeHandle:
         invalid after the repair prompts raises JudgeFailure, never a low score."""
         from pytest_llmeval.judge import Rubric
         from pytest_llmeval.judge import grading as judging
-        from pytest_llmeval.run.engine import Request
+        from pytest_llmeval.run.engine import FollowUp, Request
         from pytest_llmeval.run.outcomes import JudgeFailure
 
         follow = {
@@ -126,7 +126,9 @@ class JudgeHandle:
             "reference": reference,
             "facts": tuple(facts),
         }
-        request = Request(f"judge-fixture-{next(_calls)}", (), GenerateParams(), follow)
+        request = Request(
+            f"judge-fixture-{next(_calls)}", (), GenerateParams(), FollowUp(judging.FOLLOW, follow)
+        )
         graded = judging.grade(
             self._runner.judge_engine,
             request,

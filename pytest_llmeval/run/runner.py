@@ -7,6 +7,7 @@ the test report to the controller.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import time
@@ -19,6 +20,7 @@ import pytest
 from pytest_llmeval import contamination, models
 from pytest_llmeval.export import summary
 from pytest_llmeval.judge import grading as judging
+from pytest_llmeval.judge.scorer import VERDICT
 from pytest_llmeval.models import ModelSettings, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.result import (
@@ -41,7 +43,6 @@ case_key = pytest.StashKey[Case]()
 result_key = pytest.StashKey[SampleResult]()
 scores_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 completion_key = pytest.StashKey[Completion]()
-graded_key = pytest.StashKey[judging.Graded]()
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
@@ -146,7 +147,7 @@ class Runner:
     def _plan_judge(self, req: Request, comp: Completion) -> None:
         """On the model's loop, as soon as an answer exists: queue its grading."""
         judge = self.judge_engine
-        if req.follow is not None and judge is not None:
+        if judge is not None:
             judge.plan([judging.request(req, comp.text, self.judge_params)])
 
     @property
@@ -189,7 +190,7 @@ class Runner:
             self.replay,
         )
         if self.options.judge is not None:
-            engine.on_result = self._plan_judge
+            engine.followers[judging.FOLLOW] = self._plan_judge
         return engine
 
     def _make_model(self) -> Model:
@@ -228,7 +229,7 @@ class Runner:
 
     def request(self, item: pytest.Item, case: Case) -> Request:
         return Request(
-            item.nodeid, case.messages, self.params_for(case.suite), judging.payload(case)
+            item.nodeid, case.messages, self.params_for(case.suite), judging.follow_up(case)
         )
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -287,7 +288,7 @@ class Runner:
         item.stash[completion_key] = comp
         if case.suite.judge is not None:
             self._grade(item, case, comp)
-        return comp
+        return item.stash[completion_key]
 
     def _grade(self, item: pytest.Item, case: Case, comp: Completion) -> None:
         """Grade the answer now (usually already graded ahead); a judge error is an E."""
@@ -312,7 +313,9 @@ class Runner:
             kind = JUDGE_MODEL if graded.failure is not None else JUDGE
             self._failed(item, kind, graded.error, graded.failure)
             raise JudgeFailure(graded.error)
-        item.stash[graded_key] = graded
+        # the judge's scorers read the verdict from the answer they score
+        comp = dataclasses.replace(comp, metadata={**comp.metadata, VERDICT: graded})
+        item.stash[completion_key] = comp
 
     def _failed(
         self, item: pytest.Item, kind: str, why: str, exc: ModelError | None = None
@@ -392,12 +395,6 @@ class Runner:
         started = time.time()
         scores = item.stash[scores_key]
         suite_scorers = {info.name for info in case.suite.scorers}
-        graded = item.stash.get(graded_key, None)
-        if graded is not None:
-            judged = judging.scores(graded, case.suite.judge)
-            scores.update(judged)
-            suite_scorers |= set(judged)
-            item.user_properties.append(("llmeval.judge_score", judged["judge"]["value"]))
         if comp is not None:
             for info in case.suite.scorers:
                 try:

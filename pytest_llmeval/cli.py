@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval import gate
 from pytest_llmeval.export import summary
-from pytest_llmeval.gate.baseline import MarginError
+from pytest_llmeval.gate.baseline import ALPHA, MarginError
 from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import DEFAULT_DB, Results, Run
 from pytest_llmeval.store.storage import StoreError
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METRIC:MARGIN",
         help="practical margin, e.g. accuracy:-2%% or qa.f1:-0.03 (repeatable)",
     )
-    cmp.add_argument("--alpha", type=float, default=0.05)
+    cmp.add_argument("--alpha", type=float, default=ALPHA)
     cmp.add_argument("--md", type=Path, help="also write the comparison as Markdown")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cmp.add_argument(
@@ -205,7 +206,6 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
 
 def cmd_compare(results: Results, args: argparse.Namespace) -> int:
     from pytest_llmeval.export.comparison import to_markdown, to_text
-    from pytest_llmeval.gate.baseline import UNDERPOWERED
 
     base, cand = results.run(args.baseline), results.run(args.candidate)
     if not args.force:
@@ -227,8 +227,7 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
             print(line)
     if args.md:
         args.md.write_text(to_markdown(comparison), encoding="utf-8")
-    underpowered = args.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED))
-    return 1 if comparison.failed or underpowered else 0
+    return 1 if gate.regressed(comparison, args.fail_underpowered) else 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

@@ -7,6 +7,10 @@ from typing import Any
 import pytest
 
 from pytest_llmeval import hookspecs
+from pytest_llmeval.gate.baseline import ALPHA
+from pytest_llmeval.models import DTYPES, MAX_RETRIES, TIMEOUT_S
+from pytest_llmeval.run import options as d
+from pytest_llmeval.store.results import DEFAULT_DB
 
 # (flag, dest, ini key or None, addoption keywords); every persistent setting has an ini key.
 OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
@@ -20,10 +24,11 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--judge-base-url", "llmeval_judge_base_url", "llmeval_judge_base_url",
      {"metavar": "URL", "help": "Base URL of the judge's OpenAI-compatible server"}),
     ("--judge-max-tokens", "llmeval_judge_max_tokens", "llmeval_judge_max_tokens",
-     {"type": int, "metavar": "N", "help": "Token limit of a judge reply (default 512)"}),
+     {"type": int, "metavar": "N",
+      "help": f"Token limit of a judge reply (default {d.JUDGE_MAX_TOKENS})"}),
     ("--judge-repairs", "llmeval_judge_repairs", "llmeval_judge_repairs",
      {"type": int, "metavar": "N", "help": "Repair prompts after an invalid judge reply "
-      "before it is a judge error (default 1)"}),
+      f"before it is a judge error (default {d.JUDGE_REPAIRS})"}),
     ("--judge-json-mode", "llmeval_judge_json_mode", "llmeval_judge_json_mode",
      {"metavar": "on|off", "choices": ("on", "off"),
       "help": "Ask the judge for response_format json_object (default on; off for servers "
@@ -33,12 +38,14 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--max-tokens", "llmeval_max_tokens", None,
      {"type": int, "metavar": "N", "help": "Override every suite's completion token limit"}),
     ("--llmeval-timeout", "llmeval_timeout", "llmeval_timeout",
-     {"type": float, "metavar": "S", "help": "Seconds before one request times out (default 60)"}),
+     {"type": float, "metavar": "S",
+      "help": f"Seconds before one request times out (default {TIMEOUT_S:g})"}),
     ("--llmeval-max-retries", "llmeval_max_retries", "llmeval_max_retries",
-     {"type": int, "metavar": "N", "help": "Retries per request on 429/5xx/timeouts (default 4)"}),
+     {"type": int, "metavar": "N",
+      "help": f"Retries per request on 429/5xx/timeouts (default {MAX_RETRIES})"}),
     ("--llmeval-concurrency", "llmeval_concurrency", "llmeval_concurrency",
      {"type": int, "metavar": "N", "help": "Requests in flight at once, across all xdist "
-      "workers (default 16; halved on 429, regrown on success)"}),
+      f"workers (default {d.CONCURRENCY}; halved on 429, regrown on success)"}),
     ("--llmeval-window", "llmeval_window", "llmeval_window",
      {"type": int, "metavar": "N", "help": "Results generated ahead of the running item "
       "(default 4x concurrency); bounds what -x or Ctrl-C waste"}),
@@ -47,7 +54,7 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "help": "Response cache: auto (on at temperature 0, the default), on, off, refresh"}),
     ("--llmeval-batch-size", "llmeval_batch_size", "llmeval_batch_size",
      {"type": int, "metavar": "N", "help": "Local models: requests per generate call "
-      "(default 32; 1 disables batching)"}),
+      f"(default {d.BATCH_SIZE}; 1 disables batching)"}),
     ("--load-in-4bit", "llmeval_load_in_4bit", None,
      {"action": "store_true", "default": False,
       "help": "Local models: load 4-bit NF4 with double quantization (bitsandbytes)"}),
@@ -57,13 +64,13 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--adapter", "llmeval_adapter", "llmeval_adapter",
      {"metavar": "PATH", "help": "Local models: a PEFT LoRA adapter directory to load on top"}),
     ("--llmeval-dtype", "llmeval_dtype", "llmeval_dtype",
-     {"metavar": "DTYPE", "choices": ("auto", "float32", "bfloat16", "float16"),
+     {"metavar": "DTYPE", "choices": DTYPES,
       "help": "Local models: weights and 4-bit compute dtype (default auto: bf16/fp16 on GPU, "
       "fp32 on CPU)"}),
     ("--llmeval-revision", "llmeval_revision", "llmeval_revision",
      {"metavar": "REV", "help": "Local models: hub revision (branch, tag or commit)"}),
     ("--llmeval-db", "llmeval_db", "llmeval_db",
-     {"metavar": "PATH", "help": "Results database (default .llmeval/llmeval.db under the "
+     {"metavar": "PATH", "help": f"Results database (default {DEFAULT_DB} under the "
       "rootdir)"}),
     ("--llmeval-limit", "llmeval_limit", "llmeval_limit",
      {"type": int, "metavar": "N", "help": "Evaluate a seeded, stable subset of N samples per "
@@ -79,7 +86,7 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "(repeatable; default accuracy:-2%)"}),
     ("--llmeval-alpha", "llmeval_alpha", "llmeval_alpha",
      {"type": float, "metavar": "A", "help": "Significance level of the baseline gate "
-      "(default 0.05, one-sided)"}),
+      f"(default {ALPHA:g}, one-sided)"}),
     ("--llmeval-compare-md", "llmeval_compare_md", None,
      {"metavar": "PATH", "help": "Write the baseline comparison as Markdown (a PR comment)"}),
     ("--llmeval-fail-underpowered", "llmeval_fail_underpowered", None,
@@ -108,7 +115,7 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "judge or scorer) before the run is not evaluated, exit 6 (default 0; 0.02 or 2%)"}),
     ("--llmeval-stall-timeout", "llmeval_stall_timeout", "llmeval_stall_timeout",
      {"type": float, "metavar": "S", "help": "End the run when a server has answered nothing "
-      "for S seconds while requests wait on it (default 120)"}),
+      f"for S seconds while requests wait on it (default {d.STALL_TIMEOUT_S:g})"}),
     ("--llmeval-resume", "llmeval_resume", None,
      {"metavar": "RUN", "help": "Continue an interrupted, incomplete, aborted or errored run "
       "(an id, a unique prefix, or latest) into the same run: scored samples are not sent "
@@ -118,7 +125,7 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "help": "Accept a --llmeval-baseline run that is not complete (errored, incomplete...)"}),
     ("--llmeval-show-misses", "llmeval_show_misses", "llmeval_show_misses",
      {"metavar": "N|all", "help": "Missed samples shown in full in the summary, per task "
-      "(default 3; 0 for none, all for every one)"}),
+      f"(default {d.SHOW_MISSES}; 0 for none, all for every one)"}),
 ]
 
 
@@ -134,9 +141,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_fail", "Baseline margins, one METRIC:MARGIN per line", type="linelist")
     parser.addini("llmeval_strict", "Default --llmeval-strict", type="bool", default=False)
     parser.addini("llmeval_default_model", "Model when no --model is given (empty: require one)",
-                  default="embedded/default")
+                  default=d.DEFAULT_MODEL)
     parser.addini("llmeval_suite_glob", "File name pattern of declarative suites",
-                  default="eval_*.yaml")
+                  default=d.SUITE_GLOB)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -146,7 +146,7 @@ def render(result: Mapping[str, Any]) -> list[str]:
         f"llmeval run {result['run_id']}: {result['status']}{partial}{why}; "
         f"model {result.get('model')}; results in {result['db']}"
     )
-    return ["=" * 20 + " llmeval " + "=" * 20, *lines]
+    return lines
 
 
 def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:

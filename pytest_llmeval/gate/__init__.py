@@ -17,10 +17,13 @@ from pytest_llmeval.gate.decision import (
     RUN_METRICS,
     Decision,
     Facts,
+    Findings,
     check_names,
     decide,
+    evaluate,
     merge,
     never_produced,
+    regressed,
 )
 
 __all__ = [
@@ -36,8 +39,11 @@ __all__ = [
     "RUN_METRICS",
     "Decision",
     "Facts",
+    "Findings",
     "check_names",
     "decide",
+    "evaluate",
     "merge",
     "never_produced",
+    "regressed",
 ]

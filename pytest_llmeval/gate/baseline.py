@@ -36,6 +36,7 @@ from typing import Any
 from pytest_llmeval import stats
 from pytest_llmeval.result import SampleResult
 
+ALPHA = 0.05  # the gate's one-sided significance level, unless told otherwise
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 UNDERPOWERED = "underpowered"
@@ -232,7 +233,7 @@ def judge_binary(
     c: int,
     n: int,
     margin: float,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     power: float = 0.8,
     detect_factor: float = 2.5,
     higher_is_worse: bool = False,
@@ -257,7 +258,7 @@ def judge_mean(
     boot: stats.PairedBootstrap,
     sd_diff: float,
     margin: float,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     power: float = 0.8,
     detect_factor: float = 2.5,
     higher_is_worse: bool = False,
@@ -282,7 +283,7 @@ def compare(
     baseline_rows: Iterable[SampleResult],
     candidate_rows: Iterable[SampleResult],
     margins: Iterable[Margin | str] = (),
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     detect_factor: float = 2.5,
     top: int = 10,
     *,

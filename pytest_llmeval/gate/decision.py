@@ -18,11 +18,14 @@ refuses) is a usage error: exit 4, also ``errored``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pytest_llmeval.gate import aggregate
+from pytest_llmeval.gate.baseline import UNDERPOWERED, Comparison
 from pytest_llmeval.gate.thresholds import Threshold, Verdict
+from pytest_llmeval.gate.thresholds import evaluate as evaluate_thresholds
 from pytest_llmeval.result import SampleResult
 
 EXIT_OK = 0
@@ -198,6 +201,59 @@ class Decision:
     verdict: str | None  # passed | failed | not evaluated; None when nothing was gated
     exitstatus: int
     reason: str | None = None  # one line: why not evaluated, interrupted or incomplete
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the gate found in a run: every threshold's verdict, the ones it could not
+    check, the tasks it gated, and the decision."""
+
+    verdicts: list[Verdict]
+    unchecked: list[Verdict]
+    gated: frozenset[str]
+    decision: Decision
+
+
+def regressed(comparison: Comparison | None, fail_underpowered: bool = False) -> bool:
+    """Whether a baseline comparison fails the gate: a significant regression beyond its
+    margin, or (``--fail-underpowered``) a comparison too small to have seen one."""
+    if comparison is None:
+        return False
+    return comparison.failed or (fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED)))
+
+
+def evaluate(
+    facts: Facts,
+    suite_thresholds: Iterable[Threshold],
+    project_thresholds: Iterable[Threshold],
+    rows: Sequence[SampleResult],
+    metrics: Mapping[str, Any],
+    comparison: Comparison | None = None,
+    fail_underpowered: bool = False,
+) -> Findings:
+    """The whole gate: thresholds merged with their defaults and checked against the run's
+    metrics, the baseline policy, and the decision. A threshold on a metric that no sample
+    could produce is a usage error (exit 4), never a silent pass."""
+    values = aggregate.values(metrics)
+    thresholds = merge(suite_thresholds, project_thresholds, {r.task for r in rows if r.judged})
+    verdicts = evaluate_thresholds(thresholds.values(), values)
+    unchecked = never_produced(verdicts, values, rows)
+    gated = frozenset({t.task for t in thresholds.values()} & set(values))
+    facts = replace(facts, gated=gated)
+    decision = decide(
+        facts, [v for v in verdicts if v not in unchecked], regressed(comparison, fail_underpowered)
+    )
+    if unchecked and decision.exitstatus in (EXIT_OK, EXIT_FAILED):
+        v = unchecked[0]
+        t = v.threshold
+        decision = Decision(
+            decision.status,
+            decision.partial,
+            None,
+            EXIT_USAGE,
+            f"cannot check threshold {t.task}.{t.metric}{t} ({t.source}): {v.note}",
+        )
+    return Findings(verdicts, unchecked, gated, decision)
 
 
 def decide(

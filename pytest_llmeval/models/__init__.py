@@ -40,6 +40,9 @@ EMBEDDED_DEFAULT = "embedded/default"
 
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
+TIMEOUT_S = 60.0  # seconds per request
+MAX_RETRIES = 4
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # local models' weights
 
 
 class SpecError(ValueError):
@@ -52,8 +55,8 @@ class ModelSettings:
 
     spec: str
     base_url: str | None = None
-    timeout: float = 60.0
-    max_retries: int = 4
+    timeout: float = TIMEOUT_S
+    max_retries: int = MAX_RETRIES
     options: dict[str, Any] = field(default_factory=dict)
 
     @property

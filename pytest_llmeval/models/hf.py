@@ -19,8 +19,6 @@ from pytest_llmeval.models.base import Completion, GenerateParams, Message, Mode
 # bitsandbytes logs a harmless "kernels" notice at import and one line per 8-bit forward.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 
 class HFModel:
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` behind the model protocol."""

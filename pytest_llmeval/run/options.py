@@ -16,15 +16,30 @@ import pytest
 from pytest_llmeval.export.outputs import OutputSpec
 from pytest_llmeval.export.outputs import parse as parse_outputs
 from pytest_llmeval.gate import thresholds as th
-from pytest_llmeval.gate.baseline import Margin, MarginError
+from pytest_llmeval.gate.baseline import ALPHA, Margin, MarginError
 from pytest_llmeval.models import (
+    DTYPES,
+    EMBEDDED_DEFAULT,
     EMBEDDED_DIR,
+    MAX_RETRIES,
+    TIMEOUT_S,
     ModelSettings,
     SpecError,
     check_settings,
     parse_spec,
 )
 from pytest_llmeval.store import cache
+from pytest_llmeval.store.results import DEFAULT_DB
+
+# Every default, defined once: the options below, their help text and ini keys read these.
+CONCURRENCY = 16
+BATCH_SIZE = 32
+JUDGE_MAX_TOKENS = 512
+JUDGE_REPAIRS = 1
+STALL_TIMEOUT_S = 120.0
+SHOW_MISSES = 3
+DEFAULT_MODEL = EMBEDDED_DEFAULT
+SUITE_GLOB = "eval_*.yaml"
 
 
 @dataclass(frozen=True)
@@ -38,26 +53,26 @@ class Options:
     max_tokens: int | None
     thresholds: tuple[th.Threshold, ...]  # project-level: pyproject, then ini, then CLI
     suite_glob: str
-    concurrency: int = 16
+    concurrency: int = CONCURRENCY
     window: int | None = None
     cache: str = "auto"
-    batch_size: int = 32
+    batch_size: int = BATCH_SIZE
     baseline: str | None = None
     margins: tuple[Margin, ...] = ()
-    alpha: float = 0.05
+    alpha: float = ALPHA
     compare_md: Path | None = None
     fail_underpowered: bool = False
     judge: ModelSettings | None = None
     default_model: bool = False  # no --model given: the bundled model stands in
     outputs: OutputSpec = field(default_factory=OutputSpec)
-    judge_max_tokens: int = 512
-    judge_repairs: int = 1
+    judge_max_tokens: int = JUDGE_MAX_TOKENS
+    judge_repairs: int = JUDGE_REPAIRS
     judge_json: bool = True
     max_error_rate: float = 0.0
-    stall_timeout: float = 120.0
+    stall_timeout: float = STALL_TIMEOUT_S
     resume: str | None = None
     baseline_force: bool = False
-    show_misses: int | None = 3  # per task; None: all
+    show_misses: int | None = SHOW_MISSES  # per task; None: all
     # tasks named by project thresholds (pyproject, ini, command line): their suites are gated
     project_tasks: frozenset[str] = frozenset()
 
@@ -95,17 +110,21 @@ def _read(config: pytest.Config) -> Options:
             "dtype": _opt(config, "llmeval_dtype", "llmeval_dtype"),
             "revision": _opt(config, "llmeval_revision", "llmeval_revision"),
         }
-        if local["dtype"] not in (None, "auto", "float32", "bfloat16", "float16"):
+        if local["dtype"] not in (None, *DTYPES):
             raise ValueError(f"llmeval_dtype: unknown dtype {local['dtype']!r}")
         model = ModelSettings(
             options={k: v for k, v in local.items() if v},
             spec=spec,
             base_url=_opt(config, "llmeval_base_url", "llmeval_base_url"),
-            timeout=_positive(60.0 if timeout is None else timeout, "--llmeval-timeout", float),
-            max_retries=_nonneg(4 if retries is None else retries, "--llmeval-max-retries"),
+            timeout=_positive(
+                TIMEOUT_S if timeout is None else timeout, "--llmeval-timeout", float
+            ),
+            max_retries=_nonneg(
+                MAX_RETRIES if retries is None else retries, "--llmeval-max-retries"
+            ),
         )
 
-    db = _opt(config, "llmeval_db", "llmeval_db") or ".llmeval/llmeval.db"
+    db = _opt(config, "llmeval_db", "llmeval_db") or str(DEFAULT_DB)
     db_path = Path(db) if Path(db).is_absolute() else config.rootpath / db
 
     limit = _opt(config, "llmeval_limit", "llmeval_limit")
@@ -133,13 +152,13 @@ def _read(config: pytest.Config) -> Options:
         judge = ModelSettings(
             spec=judge_spec,
             base_url=_opt(config, "llmeval_judge_base_url", "llmeval_judge_base_url"),
-            timeout=model.timeout if model else 60.0,
-            max_retries=model.max_retries if model else 4,
+            timeout=model.timeout if model else TIMEOUT_S,
+            max_retries=model.max_retries if model else MAX_RETRIES,
         )
     judge_tokens = _opt(config, "llmeval_judge_max_tokens", "llmeval_judge_max_tokens")
     judge_repairs = _opt(config, "llmeval_judge_repairs", "llmeval_judge_repairs")
     margins = [*config.getini("llmeval_fail"), *(config.getoption("llmeval_fail") or ())]
-    alpha = float(_opt(config, "llmeval_alpha", "llmeval_alpha") or 0.05)
+    alpha = float(_opt(config, "llmeval_alpha", "llmeval_alpha") or ALPHA)
     if not 0 < alpha < 0.5:
         raise ValueError(f"--llmeval-alpha: expected a level in (0, 0.5), got {alpha}")
     md = config.getoption("llmeval_compare_md")
@@ -150,7 +169,7 @@ def _read(config: pytest.Config) -> Options:
         bool(config.getoption("llmeval_otel")),
         config.rootpath,
     )
-    show = str(_opt(config, "llmeval_show_misses", "llmeval_show_misses") or "3").strip()
+    show = str(_opt(config, "llmeval_show_misses", "llmeval_show_misses") or SHOW_MISSES).strip()
     show_misses = None if show.lower() == "all" else _nonneg(show, "--llmeval-show-misses")
     stall = _opt(config, "llmeval_stall_timeout", "llmeval_stall_timeout")
     project = tuple(project_thresholds(config))
@@ -160,7 +179,7 @@ def _read(config: pytest.Config) -> Options:
             "--llmeval-max-error-rate",
         ),
         stall_timeout=float(
-            _positive(120.0 if stall is None else stall, "--llmeval-stall-timeout", float)
+            _positive(STALL_TIMEOUT_S if stall is None else stall, "--llmeval-stall-timeout", float)
         ),
         resume=config.getoption("llmeval_resume"),
         baseline_force=bool(config.getoption("llmeval_baseline_force")),
@@ -170,9 +189,15 @@ def _read(config: pytest.Config) -> Options:
         default_model=default_model,
         judge=judge,
         judge_max_tokens=int(
-            _positive(512 if judge_tokens is None else judge_tokens, "--judge-max-tokens", int)
+            _positive(
+                JUDGE_MAX_TOKENS if judge_tokens is None else judge_tokens,
+                "--judge-max-tokens",
+                int,
+            )
         ),
-        judge_repairs=_nonneg(1 if judge_repairs is None else judge_repairs, "--judge-repairs"),
+        judge_repairs=_nonneg(
+            JUDGE_REPAIRS if judge_repairs is None else judge_repairs, "--judge-repairs"
+        ),
         judge_json=(_opt(config, "llmeval_judge_json_mode", "llmeval_judge_json_mode") or "on")
         == "on",
         baseline=_opt(config, "llmeval_baseline", "llmeval_baseline"),
@@ -181,10 +206,12 @@ def _read(config: pytest.Config) -> Options:
         compare_md=None if md is None else Path(md),
         fail_underpowered=bool(config.getoption("llmeval_fail_underpowered")),
         batch_size=int(
-            _positive(32 if batch_size is None else batch_size, "--llmeval-batch-size", int)
+            _positive(BATCH_SIZE if batch_size is None else batch_size, "--llmeval-batch-size", int)
         ),
         concurrency=int(
-            _positive(16 if concurrency is None else concurrency, "--llmeval-concurrency", int)
+            _positive(
+                CONCURRENCY if concurrency is None else concurrency, "--llmeval-concurrency", int
+            )
         ),
         window=None if window is None else int(_positive(window, "--llmeval-window", int)),
         cache=cache_mode,
@@ -196,7 +223,7 @@ def _read(config: pytest.Config) -> Options:
         temperature=temperature,
         max_tokens=max_tokens,
         thresholds=project,
-        suite_glob=config.getini("llmeval_suite_glob") or "eval_*.yaml",
+        suite_glob=config.getini("llmeval_suite_glob") or SUITE_GLOB,
     )
 
 

@@ -21,9 +21,8 @@ from pytest_llmeval import gate
 from pytest_llmeval.export import summary
 from pytest_llmeval.export.comparison import to_markdown
 from pytest_llmeval.export.outputs import Outputs
-from pytest_llmeval.gate import aggregate
 from pytest_llmeval.gate import thresholds as th
-from pytest_llmeval.gate.baseline import REGRESSION, UNDERPOWERED, Comparison, compare
+from pytest_llmeval.gate.baseline import REGRESSION, Comparison, compare
 from pytest_llmeval.models import SpecError
 from pytest_llmeval.result import TEST, SampleResult
 from pytest_llmeval.run.options import Options, check_models
@@ -302,23 +301,26 @@ class EvalSession:
         """
         if call.excinfo is None or not call.excinfo.errisinstance((SampleMiss, EvalError)):
             return None
+        # pytest has no public reader of an item's captured output sections (its own
+        # TestReport.from_item_and_call reads this same private list), and calling that
+        # would format the traceback we mean to skip.
         sections = [
             (f"Captured {key} {when}", content)
             for when, key, content in getattr(item, "_report_sections", [])
         ]
         when = cast(Literal["setup", "call", "teardown"], call.when)
         return pytest.TestReport(
-            item.nodeid,
-            item.location,
-            {k: 1 for k in item.keywords},
-            "failed",
-            str(call.excinfo.value),
-            when,
-            sections,
-            call.duration,
-            call.start,
-            call.stop,
-            item.user_properties,
+            nodeid=item.nodeid,
+            location=item.location,
+            keywords={k: 1 for k in item.keywords},
+            outcome="failed",
+            longrepr=str(call.excinfo.value),
+            when=when,
+            sections=sections,
+            duration=call.duration,
+            start=call.start,
+            stop=call.stop,
+            user_properties=item.user_properties,
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -400,27 +402,10 @@ class EvalSession:
         status = int(session.exitstatus)
         interrupted = status == pytest.ExitCode.INTERRUPTED and stop is None
         metrics = rec.metrics(self.runner.contamination)
-        values = aggregate.values(metrics)
         rows = rec.all_rows()
-        judged = {r.task for r in rows if r.judged}
-        thresholds = gate.merge(
-            [
-                th.Threshold.parse(task, metric, spec, task)
-                for task, info in rec.suite_info.items()
-                for metric, spec in info["thresholds"].items()
-            ],
-            self.options.thresholds,
-            judged,
-        )
-        verdicts = th.evaluate(thresholds.values(), values)
-        unchecked = gate.never_produced(verdicts, values, rows)
         comparison = None
         if self.baseline is not None and stop is None and not interrupted:
             comparison = self._compare(rows)
-        regressed = comparison is not None and (
-            comparison.failed
-            or (self.options.fail_underpowered and bool(comparison.with_verdict(UNDERPOWERED)))
-        )
         facts = gate.Facts(
             exitstatus=status,
             interrupted=interrupted,
@@ -433,7 +418,6 @@ class EvalSession:
             errors=dict(rec.errors),
             budget_errors=rec.budget_errors,
             misses=dict(rec.misses),
-            gated=frozenset({t.task for t in thresholds.values()} & set(values)),
             stop=stop,
             error_reason=rec.error_reasons.most_common(1)[0][0] if rec.error_reasons else None,
             errors_since=rec.first_error_at,
@@ -441,17 +425,20 @@ class EvalSession:
             strict=self.options.strict,
             partial=rec.partial(),
         )
-        decision = gate.decide(facts, [v for v in verdicts if v not in unchecked], regressed)
-        if unchecked and decision.exitstatus in (gate.EXIT_OK, gate.EXIT_FAILED):
-            v = unchecked[0]
-            decision = gate.Decision(
-                decision.status,
-                decision.partial,
-                None,
-                gate.EXIT_USAGE,
-                f"cannot check threshold {v.threshold.task}.{v.threshold.metric}"
-                f"{v.threshold} ({v.threshold.source}): {v.note}",
-            )
+        findings = gate.evaluate(
+            facts,
+            [
+                th.Threshold.parse(task, metric, spec, task)
+                for task, info in rec.suite_info.items()
+                for metric, spec in info["thresholds"].items()
+            ],
+            self.options.thresholds,
+            rows,
+            metrics,
+            comparison,
+            self.options.fail_underpowered,
+        )
+        decision, verdicts, unchecked = findings.decision, findings.verdicts, findings.unchecked
         self.result = {
             "run_id": self.run_id,
             "status": decision.status,
@@ -462,7 +449,7 @@ class EvalSession:
             "model": rec.model_spec,
             "metrics": metrics,
             "verdicts": [v.as_dict() for v in verdicts],
-            "gated": sorted(facts.gated),
+            "gated": sorted(findings.gated),
             "misses": dict(rec.misses),
             "errors": dict(rec.errors),
             "suites": rec.suite_info,
@@ -557,14 +544,21 @@ class EvalSession:
         """A failed gate as a failed item, so JUnit, json-report and the last line agree
         with the exit code."""
         location = ("llmeval", None, nodeid)
-        failed = pytest.TestReport(nodeid, location, {}, "failed", message, "call")
+        failed = pytest.TestReport(
+            nodeid=nodeid, location=location, keywords={}, outcome="failed", longrepr=message,
+            when="call",
+        )  # fmt: skip
         # junitxml closes a test case on its teardown report, so send one.
-        done = pytest.TestReport(nodeid, location, {}, "passed", None, "teardown")
+        done = pytest.TestReport(
+            nodeid=nodeid, location=location, keywords={}, outcome="passed", longrepr=None,
+            when="teardown",
+        )  # fmt: skip
         for report in (failed, done):
             self.config.hook.pytest_runtest_logreport(report=report)
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.result is not None:
+            terminalreporter.section("llmeval")
             for line in [*summary.render(self.result), *self.output_lines]:
                 terminalreporter.write_line(line)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.gate.baseline import Comparison, Margin, compare
+from pytest_llmeval.gate.baseline import ALPHA, Comparison, Margin, compare
 from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.storage import Store, StoreError
 
@@ -129,7 +129,7 @@ class Results:
         baseline: str,
         candidate: str,
         margins: Iterable[Margin | str] = (),
-        alpha: float = 0.05,
+        alpha: float = ALPHA,
         top: int = 10,
     ) -> Comparison:
         """The baseline gate's paired comparison between two stored runs."""

@@ -442,6 +442,60 @@ def test_base_run_is_the_newest_complete_whole_run_of_the_base(tmp_path: Path) -
     assert base_run(cfg, db) == "r2"  # type: ignore[arg-type]
 
 
+# -- no pytest in the finetune module ---------------------------------------------------------
+def test_the_finetune_entry_points_never_import_pytest(tmp_path: Path) -> None:
+    """The module, its CLI and trainer, and the two things it reads from the rest of the
+    package (stored runs through ``Results``, the git commit) import no pytest."""
+    from pytest_llmeval.store.storage import Store, new_run_row
+
+    db = tmp_path / "llmeval.db"
+    store = Store(db)
+    store.create_run(new_run_row("r1", model="hf/org/base", status="complete", partial=0))
+    store.close()
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from types import SimpleNamespace\n"
+        "import pytest_llmeval.finetune, pytest_llmeval.finetune.cli\n"
+        "from pytest_llmeval.finetune import budget, config, data, estimate\n"
+        "from pytest_llmeval.finetune import plain, pretok, scratch, sft, train\n"
+        "cfg = SimpleNamespace(base_model='org/base', base_is_local=False)\n"
+        f"assert train.base_run(cfg, Path({str(db)!r})) == 'r1'\n"
+        "assert 'git_commit' in train._git(Path('.'))\n"
+        "print('pytest' in sys.modules, sorted(m for m in sys.modules if m.startswith('_pytest')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "False []"
+
+
+def test_a_dry_run_never_imports_pytest(tiny_base: Path, tmp_path: Path) -> None:
+    """``python -m pytest_llmeval.finetune --dry-run`` as users run it; ``-X importtime``
+    lists every module the process imported."""
+    make_project(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TINY_BASE": str(tiny_base)}
+    argv = ["-m", "pytest_llmeval.finetune", "--config", "ft.yaml", "--dry-run"]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dry run: nothing trained" in proc.stdout
+    imported = [
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    ]
+    assert "transformers" in imported  # the tokenizer was read: the list is complete
+    assert [m for m in imported if m.split(".")[0] in ("pytest", "_pytest")] == []
+
+
 # -- a real run ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_lora_training_writes_an_adapter_the_plugin_loads(

@@ -394,7 +394,7 @@ def versions() -> dict[str, str | None]:
 
 def _git(rootdir: Path) -> dict[str, Any]:
     try:  # the manifest is written after the weights: nothing here may stop it
-        from pytest_llmeval.run.recorder import git_info
+        from pytest_llmeval.store.storage import git_info  # pure: no pytest behind it
 
         return dict(git_info(rootdir))
     except Exception as exc:
@@ -403,25 +403,24 @@ def _git(rootdir: Path) -> dict[str, Any]:
 
 # -- what to run next ----------------------------------------------------------------------------
 def base_run(cfg: FinetuneConfig, db: Path) -> str | None:
-    """The newest complete, whole run of ``hf/<base>`` without an adapter, if any."""
+    """The newest complete, whole run of ``hf/<base>`` without an adapter, if any; read
+    through the public ``Results`` API (no pytest behind it)."""
     if not db.is_file():
         return None
-    from pytest_llmeval.store.storage import Store, StoreError
+    from pytest_llmeval import Results
+    from pytest_llmeval.store.storage import StoreError
 
     specs = {f"hf/{cfg.base_model}"}
     if cfg.base_is_local:
         specs.add(f"hf/{Path(cfg.base_model).resolve()}")
     try:
-        store = Store(db, readonly=True)
+        results = Results(db)
     except StoreError:
         return None
-    try:
-        for run in store.list_runs(limit=None, status="complete"):
-            params = run.get("params") or {}
-            if run.get("model") in specs and not run.get("partial") and not params.get("adapter"):
-                return str(run["id"])
-    finally:
-        store.close()
+    with results:
+        for run in results.runs(limit=None, status="complete"):
+            if run.model in specs and not run.partial and not (run.params or {}).get("adapter"):
+                return run.id
     return None
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import queue
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ from pytest_llmeval.models.base import Completion
 from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.store import cache
-from pytest_llmeval.store.storage import HEARTBEAT_S, Store, new_run_row, utcnow
+from pytest_llmeval.store.storage import HEARTBEAT_S, Store, git_info, new_run_row, utcnow
 
 FLUSH_ROWS = 200
 FLUSH_SECONDS = 1.0  # a hard kill of the controller loses at most about this much
@@ -336,23 +335,3 @@ def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-def git_info(root: Path) -> dict[str, Any]:
-    """Commit and dirty flag of the project, or None outside a git checkout."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
-        if commit.returncode != 0:
-            return {"git_commit": None, "git_dirty": None}
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return {"git_commit": commit.stdout.strip(), "git_dirty": int(bool(dirty.stdout.strip()))}
-    except (OSError, subprocess.SubprocessError):
-        return {"git_commit": None, "git_dirty": None}

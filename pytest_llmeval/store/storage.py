@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -498,6 +499,28 @@ def new_run_row(run_id: str, **fields: Any) -> dict[str, Any]:
         "pid": os.getpid(),
         **fields,
     }
+
+
+def git_info(root: Path) -> dict[str, Any]:
+    """Commit and dirty flag of the project at ``root`` (the run row's ``git_commit`` and
+    ``git_dirty``), both None outside a git checkout. Also read by the finetune manifest,
+    which must not import pytest: so it lives here, not in ``run/``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return {"git_commit": commit.stdout.strip(), "git_dirty": int(bool(dirty.stdout.strip()))}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
 
 
 def _statements(script: str) -> list[str]:

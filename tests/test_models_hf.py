@@ -13,20 +13,18 @@ from typing import Any
 import pytest
 import tinymodel
 from evalkit import EvalProject
+from servers import Served
+
+pytest_plugins = ["servers"]  # tiny_model and transformers_server, shared by the session
 
 pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny random Llama and a LoRA adapter for it, saved like real checkpoints."""
-    import torch
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("tiny")
-    base = tinymodel.build(root / "model")
-    adapter = tinymodel.build_adapter(base, root / "adapter")
-    return {"model": base, "adapter": adapter}
+def tiny(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The session's tiny random Llama (tests/servers.py) and a LoRA adapter for it."""
+    adapter = tinymodel.build_adapter(tiny_model, tmp_path_factory.mktemp("tiny") / "adapter")
+    return {"model": tiny_model, "adapter": adapter}
 
 
 def _run(project: EvalProject, model: Path, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -158,90 +156,48 @@ def test_local_options_need_a_local_model(project: EvalProject) -> None:
 
 
 @pytest.mark.slow
-def test_a_model_behind_transformers_serve(project: EvalProject, tiny: dict[str, Path]) -> None:
+def test_a_model_behind_transformers_serve(
+    project: EvalProject, tiny: dict[str, Path], transformers_server: Served
+) -> None:
     """The OpenAI-compatible path against a real local server (vLLM, llama.cpp and Ollama
-    are reached the same way)."""
-    import os
-    import shutil
-    import socket
-    import subprocess
-    import time
-    import urllib.request
-
-    pytest.importorskip("fastapi", reason="needs transformers[serving]")
-    exe = shutil.which("transformers")
-    if exe is None:
-        pytest.skip("the transformers command is not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [
-            exe,
-            "serve",
-            str(tiny["model"]),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--device",
-            "cpu",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
+    are reached the same way); tests/test_conformance.py runs one suite through every path."""
+    assert transformers_server.model == str(tiny["model"])
+    project.qa_suite(4)
+    # the server is pinned to the path it was given: the model name is that path
+    result = project.pytester.runpytest(
+        "--model",
+        f"openai/{transformers_server.model}",
+        "--llmeval-base-url",
+        transformers_server.base_url,
+        "--llmeval-db",
+        str(project.db),
+        "--max-tokens",
+        "8",
+        "-p",
+        "no:cacheprovider",
     )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    err = server.stderr.read().decode() if server.stderr else ""
-                    pytest.fail(f"transformers serve did not start: {err[-2000:]}")
-                time.sleep(0.3)
-        project.qa_suite(4)
-        # the server is pinned to the path it was given: the model name is that path
-        result = project.pytester.runpytest(
-            "--model",
-            f"openai/{tiny['model']}",
-            "--llmeval-base-url",
-            f"http://127.0.0.1:{port}/v1",
-            "--llmeval-db",
-            str(project.db),
-            "--max-tokens",
-            "8",
-            "-p",
-            "no:cacheprovider",
-        )
-        outcomes = result.parseoutcomes()
-        assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 4, result.stdout.str()
-        rows = project.results()
-        assert all(r["completion_tokens"] and r["error"] is None for r in rows)
-        # the server's own reason, from its real error body ({"detail": ...}), and a
-        # configuration it rejects on every request ends the run at once (exit 4)
-        result = project.pytester.runpytest(
-            "--model",
-            "openai/not-the-served-model",
-            "--llmeval-base-url",
-            f"http://127.0.0.1:{port}/v1",
-            "--llmeval-db",
-            str(project.db),
-            "-p",
-            "no:cacheprovider",
-        )
-        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
-        result.stdout.fnmatch_lines(
-            [
-                "*HTTP 400 from http://127.0.0.1:*/v1: Server is pinned to '*'; requested "
-                "'not-the-served-model'.*"
-            ]
-        )
-        errors = [r["error"] for r in project.results() if r["error"]]
-        assert errors and "Server is pinned to" in errors[0]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 4, result.stdout.str()
+    rows = project.results()
+    assert all(r["completion_tokens"] and r["error"] is None for r in rows)
+    # the server's own reason, from its real error body ({"detail": ...}), and a
+    # configuration it rejects on every request ends the run at once (exit 4)
+    result = project.pytester.runpytest(
+        "--model",
+        "openai/not-the-served-model",
+        "--llmeval-base-url",
+        transformers_server.base_url,
+        "--llmeval-db",
+        str(project.db),
+        "-p",
+        "no:cacheprovider",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*HTTP 400 from http://127.0.0.1:*/v1: Server is pinned to '*'; requested "
+            "'not-the-served-model'.*"
+        ]
+    )
+    errors = [r["error"] for r in project.results() if r["error"]]
+    assert errors and "Server is pinned to" in errors[0]

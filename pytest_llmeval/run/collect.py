@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -114,16 +113,16 @@ def _usage_errors_reported(
         )
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    """The controller's side of a worker's usage error (trylast: on the worker, xdist's
-    own hook sends the report on first)."""
-    if report.nodeid == USAGE_NODEID and report.failed and not _on_a_worker():
-        raise pytest.UsageError(str(report.longrepr))
+class _UsageRelay:
+    """The xdist controller's side of a worker's usage error (trylast: on the worker,
+    xdist's own hook sends the report on first). Registered only on a controller, from
+    pytest_configure_node: an environment variable cannot tell a controller that itself
+    runs inside an xdist worker (pytester under -n) from a worker."""
 
-
-def _on_a_worker() -> bool:
-    return "PYTEST_XDIST_WORKER" in os.environ
+    @pytest.hookimpl(trylast=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.nodeid == USAGE_NODEID and report.failed:
+            raise pytest.UsageError(str(report.longrepr))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -135,6 +134,8 @@ def pytest_configure_node(node: Any) -> None:
     if rendezvous_key not in config.stash:
         config.stash[rendezvous_key] = Path(tempfile.mkdtemp(prefix="llmeval-"))
     node.workerinput["llmeval_rendezvous"] = str(config.stash[rendezvous_key])
+    if not config.pluginmanager.has_plugin("llmeval-usage-relay"):
+        config.pluginmanager.register(_UsageRelay(), "llmeval-usage-relay")
 
 
 @pytest.hookimpl(optionalhook=True)

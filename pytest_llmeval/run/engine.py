@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
+from pytest_llmeval.run.health import Health
 from pytest_llmeval.run.limiter import AdaptiveLimiter
 from pytest_llmeval.store import cache
 
@@ -133,23 +134,18 @@ class Engine:
         # Called on the loop with each answer the model gave (not cache hits): the recorder
         # keeps them as they arrive, so Ctrl-C loses only what was still in flight.
         self.on_answer: Callable[[Request, Completion], None] | None = None
-        self.give_up_after = give_up_after
-        self.stall_timeout = stall_timeout
         self._replay = dict(replay or {})
-        self._failures_in_a_row = 0
-        # Health: a server that refuses this configuration, or has stopped answering,
-        # ends the run at once instead of every sample spending its requests on it.
-        self.dead: ModelError | None = None
-        self._dead_future: asyncio.Future[None] | None = None
-        self._ever_answered = False
-        self._last_answer = time.monotonic()
-        self._last_answer_wall: float | None = None
-        self._failing_since: float | None = None  # wall time of the first failure since
-        self._early_rejections: list[str] = []
+        self.health = Health(
+            self._where,
+            self._remote,
+            self._on_dead,
+            max_retries=max_retries,
+            give_up_after=give_up_after,
+            stall_timeout=stall_timeout,
+        )
+        self._dead_future: asyncio.Future[None] | None = None  # done once health gives up
         self._watchdog: asyncio.Task[None] | None = None
         self._feeds_limiter = False
-        self._outstanding = 0  # requests between their first send and their outcome
-        self._busy_since = time.monotonic()
         self.stats = EngineStats()
         self.limiter = AdaptiveLimiter(concurrency)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -217,11 +213,12 @@ class Engine:
             min_concurrency=int(self.limiter.stats.min_limit),
             max_in_flight=self.limiter.stats.max_in_flight,
         )
-        if self.dead is not None:
+        dead = self.health.dead
+        if dead is not None:
             out["stopped"] = {
-                "kind": self.dead.fatal,
-                "reason": str(self.dead),
-                "since": self._failing_since,
+                "kind": dead.fatal,
+                "reason": str(dead),
+                "since": self.health.failing_since,
             }
         return out
 
@@ -286,7 +283,7 @@ class Engine:
         if self._dispatcher is None:
             self._wake = asyncio.Event()
             self._dispatcher = loop.create_task(self._dispatch())
-            self._watchdog = loop.create_task(self._watch())
+            self._watchdog = loop.create_task(self.health.watch(lambda: self._closed))
         else:
             self._kick()
 
@@ -297,7 +294,7 @@ class Engine:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while not self._closed:
-            if self.dead is None and self._queue and len(self._unclaimed) < self.window:
+            if self.health.dead is None and self._queue and len(self._unclaimed) < self.window:
                 model = await self._get_model()
                 generate_batch = getattr(model, "agenerate_batch", None)
                 if generate_batch is not None and self.batch_size > 1:
@@ -345,7 +342,7 @@ class Engine:
                     if not futures[r.id].done():
                         futures[r.id].set_exception(error)
                 continue
-            self._answered()
+            self.health.answered()
             for r, comp in zip(batch, done, strict=True):
                 if not futures[r.id].done():
                     keyed = self._with_key(r, _timed(comp, started))
@@ -418,7 +415,7 @@ class Engine:
                 waits: set[asyncio.Future[Any]] = {fut, self._dead_future}
                 await asyncio.wait(waits, return_when=FIRST_COMPLETED)
             if not fut.done():
-                raise self._dead_error()
+                raise self.health.error()
             return fut.result()
         finally:
             self._unclaimed.discard(req.id)
@@ -434,24 +431,23 @@ class Engine:
         """One request with retries. A retry gives its slot back while it waits, so the
         adaptive limit really lowers the load, and re-queues ahead of new requests."""
         model = await self._get_model()
-        self._outstanding += 1
-        if self._outstanding == 1:
-            self._busy_since = time.monotonic()
+        self.health.sent()
         try:
             return await self._attempts(model, messages, params, priority)
         finally:
-            self._outstanding -= 1
+            self.health.settled()
 
     async def _attempts(
         self, model: Model, messages: Sequence[Message], params: GenerateParams, priority: bool
     ) -> Completion:
+        health = self.health
         for attempt in range(self.max_retries + 1):
-            if self.dead is not None:
-                raise self._dead_error()
+            if health.dead is not None:
+                raise health.error()
             await self.limiter.acquire(priority or attempt > 0)
-            if self.dead is not None:
+            if health.dead is not None:
                 self.limiter.release()
-                raise self._dead_error()
+                raise health.error()
             self.stats.model_calls += 1
             started = time.time()
             sent = time.monotonic()
@@ -460,15 +456,15 @@ class Engine:
             except ModelError as exc:
                 if self._feeds_limiter and exc.status is not None:
                     self.limiter.observe(exc.status, sent)
-                self._failing()
-                if self.dead is not None:
-                    raise self._dead_error() from None
                 last = not exc.retryable or attempt == self.max_retries
-                self._check_early(exc, last)
+                if health.dead is None:
+                    health.attempt_failed(exc, last)
+                if health.dead is None and last:
+                    self.stats.errors += 1
+                    health.request_failed(exc, attempt + 1)
+                if health.dead is not None:
+                    raise health.error() from None
                 if last:
-                    self._failed(exc, attempt + 1)
-                    if self.dead is not None:
-                        raise self._dead_error() from None
                     raise ModelError(
                         f"{exc} (after {attempt + 1} attempts)" if attempt else str(exc),
                         status=exc.status,
@@ -477,7 +473,7 @@ class Engine:
             else:
                 if self._feeds_limiter:
                     self.limiter.observe(200, sent)
-                self._answered()
+                health.answered()
                 return _timed(comp, started)
             finally:
                 self.limiter.release()
@@ -486,75 +482,6 @@ class Engine:
         raise AssertionError("unreachable")
 
     # -- health ----------------------------------------------------------------------------
-    def _answered(self) -> None:
-        self._ever_answered = True
-        self._last_answer = time.monotonic()
-        self._last_answer_wall = time.time()
-        self._failing_since = None
-        self._failures_in_a_row = 0
-
-    def _failing(self) -> None:
-        if self._failing_since is None:
-            self._failing_since = time.time()
-
-    def _check_early(self, exc: ModelError, last: bool) -> None:
-        """Errors that say the run cannot work: the server rejects this configuration (a
-        bad key, an unknown model, the same rejected request again and again before any
-        answer), or nothing has ever answered."""
-        where = self._where()
-        if exc.status in (401, 403):
-            self._die("rejected", f"{where} refused the request (HTTP {exc.status}): {exc}")
-        elif exc.status == 404 and not self._ever_answered:
-            self._die("rejected", f"{where} does not know this model or endpoint: {exc}")
-        elif exc.status is not None and not exc.retryable and not self._ever_answered:
-            self._early_rejections.append(str(exc))
-            if len(self._early_rejections) >= 3 and len(set(self._early_rejections)) == 1:
-                self._die(
-                    "rejected",
-                    f"the first {len(self._early_rejections)} requests were all rejected "
-                    f"the same way: {exc}",
-                )
-        elif exc.timeout and not self._ever_answered:
-            self._die("outage", f"no answer from {where} before the request timeout: {exc}")
-        elif exc.status is None and last and not self._ever_answered:
-            # nothing has ever answered and the connection itself keeps failing: no server
-            self._die("outage", f"{exc} (after {self.max_retries + 1} attempts)")
-
-    def _failed(self, exc: ModelError, attempts: int) -> None:
-        self.stats.errors += 1
-        if not exc.retryable:
-            return
-        # A server that fails every request is down: stop after a few in a row instead of
-        # spending every remaining request's full retry budget on it.
-        self._failures_in_a_row += 1
-        if self._failures_in_a_row >= self.give_up_after:
-            self._die(
-                "outage",
-                f"{self._failures_in_a_row} requests in a row failed after {attempts} "
-                f"attempts each; last: {exc}",
-            )
-
-    async def _watch(self) -> None:
-        """A server that accepts requests and never answers: give up after
-        ``stall_timeout`` seconds in which requests waited on it and none was answered.
-        Only for servers: a local model may rightly take minutes over one batch."""
-        while not self._closed and self.dead is None:
-            await asyncio.sleep(min(1.0, self.stall_timeout / 4))
-            if self._outstanding == 0 or not self._remote():
-                continue
-            silent = time.monotonic() - max(self._last_answer, self._busy_since)
-            if silent > self.stall_timeout:
-                last = (
-                    time.strftime("%H:%M:%S", time.localtime(self._last_answer_wall))
-                    if self._last_answer_wall
-                    else "none yet"
-                )
-                self._failing()
-                self._die(
-                    "outage",
-                    f"no answer from {self._where()} for {silent:.0f} s (the last: {last})",
-                )
-
     def _known_identity(self) -> Mapping[str, Any]:
         """The identity without blocking the loop (``identity`` may wait on it)."""
         if self._identity is None:
@@ -571,14 +498,8 @@ class Engine:
         ident = self._known_identity()
         return str(ident.get("base_url") or ident.get("model") or "the model")
 
-    def _dead_error(self) -> ModelError:
-        assert self.dead is not None
-        return ModelError(str(self.dead), fatal=self.dead.fatal)
-
-    def _die(self, kind: str, reason: str) -> None:
-        if self.dead is not None:
-            return
-        self.dead = ModelError(reason, fatal=kind)
+    def _on_dead(self) -> None:
+        """Health gave up: nothing queued is sent, and every wait ends now."""
         self._queue.clear()
         if self._dead_future is not None and not self._dead_future.done():
             self._dead_future.set_result(None)

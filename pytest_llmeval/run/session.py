@@ -25,12 +25,12 @@ from pytest_llmeval.gate import thresholds as th
 from pytest_llmeval.gate.baseline import REGRESSION, Comparison, compare
 from pytest_llmeval.models import SpecError
 from pytest_llmeval.result import TEST, SampleResult
+from pytest_llmeval.run import previous
 from pytest_llmeval.run.options import Options, check_models
 from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
 from pytest_llmeval.run.recorder import Recorder
 from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, result_key
-from pytest_llmeval.store.results import Results, Run, check_baseline
-from pytest_llmeval.store.storage import StoreError
+from pytest_llmeval.store.results import Results, Run
 from pytest_llmeval.suite import Suite
 
 __all__ = [
@@ -48,10 +48,6 @@ options_key = pytest.StashKey[Options]()  # read at configure: cheap, no model c
 suites_key = pytest.StashKey[dict[str, Suite]]()  # every suite collected, before deselection
 
 GATE_PREFIX = "llmeval::gate"
-RESUMABLE = ("interrupted", "incomplete", "aborted", "errored")
-# what must be the same for a resumed run to continue the same evaluation
-SAME_MODEL = ("base_url", "temperature", "max_tokens", "adapter", "load_in_4bit",
-              "load_in_8bit", "dtype", "revision")  # fmt: skip
 
 
 def new_run_id() -> str:
@@ -70,7 +66,7 @@ class EvalSession:
         self.notes: list[str] = []
         self.result: dict[str, Any] | None = None
         self.output_lines: list[str] = []
-        resumed = None if self.is_worker else self._check_resume()
+        resumed = None if self.is_worker else previous.resumed_run(config, options)
         self.run_id = resumed.id if resumed else new_run_id()
         self.runner = Runner(config, options)
         self.recorder = Recorder(config.rootpath, options, self.run_id, resume=bool(resumed))
@@ -85,7 +81,10 @@ class EvalSession:
         )
         # Checked here, before any test runs: a bad baseline is a usage error (exit 4) that
         # leaves no trace in the database.
-        self.baseline: Run | None = None if self.is_worker else self._check_baseline()
+        self.baseline: Run | None = None
+        if not self.is_worker:
+            self.baseline, note = previous.baseline_run(config, options)
+            self.notes += [note] if note else []
         if not self.is_worker:
             self.runner.answer_sink = self.recorder.answer
             if resumed:
@@ -130,79 +129,6 @@ class EvalSession:
             return
         for line in self.header_lines():
             reporter.write_line(line)
-
-    def _check_baseline(self) -> Run | None:
-        ref = self.options.baseline
-        if ref is None or self.config.getoption("collectonly"):
-            return None
-        model = self.options.model.spec if self.options.model else None
-        try:
-            with Results(self.options.db_path) as results:
-                run = results.run(ref, model=model if ref == "latest" else None)
-            check_baseline(run, self.config.rootpath, self.options.baseline_force)
-        except (StoreError, LookupError, ValueError) as exc:
-            message = exc.args[0] if isinstance(exc, LookupError) else str(exc)
-            hint = (
-                "; run once without --llmeval-baseline to make one"
-                if ref == "latest" and isinstance(exc, LookupError)
-                else ""
-            )
-            raise pytest.UsageError(f"--llmeval-baseline {ref}: {message}{hint}") from None
-        picked = "latest = " if ref == "latest" else ""
-        self.notes.append(
-            f"baseline {picked}{run.id} (model {run.model}, {run.n_results} samples, "
-            f"{run.status}, started {run.started_at[:16]})"
-        )
-        return run
-
-    def _check_resume(self) -> Run | None:
-        """The run ``--llmeval-resume`` continues: one that did not complete, of the same
-        model, parameters and data; any difference is a usage error."""
-        ref = self.options.resume
-        if ref is None or self.config.getoption("collectonly"):
-            return None
-        model = self.options.model.spec if self.options.model else None
-        where = f"--llmeval-resume {ref}"
-        try:
-            with Results(self.options.db_path) as results:
-                results.store.sweep_stale(_host())
-                if ref == "latest":
-                    runs = results.runs(limit=1, model=model)
-                    if not runs or runs[0].model != model:
-                        raise LookupError(f"no run of model {model} to resume")
-                    run = runs[0]
-                else:
-                    run = results.run(ref)
-        except (StoreError, LookupError) as exc:
-            message = exc.args[0] if isinstance(exc, LookupError) else str(exc)
-            raise pytest.UsageError(f"{where}: {message}") from None
-        if run.status not in RESUMABLE:
-            raise pytest.UsageError(
-                f"{where}: run {run.id} is {run.status}; only an interrupted, incomplete, "
-                "aborted or errored run can be resumed"
-            )
-        if run.model != model:
-            raise pytest.UsageError(
-                f"{where}: run {run.id} evaluated model {run.model}, not {model}"
-            )
-        params = {
-            "base_url": self.options.model.base_url if self.options.model else None,
-            "temperature": self.options.temperature,
-            "max_tokens": self.options.max_tokens,
-            **(self.options.model.options if self.options.model else {}),
-        }
-        for key in SAME_MODEL:
-            if run.params.get(key) != params.get(key):
-                raise pytest.UsageError(
-                    f"{where}: run {run.id} ran with {key}={run.params.get(key)!r}, this "
-                    f"session with {key}={params.get(key)!r}"
-                )
-        try:
-            # the data must be unchanged
-            check_baseline(run, self.config.rootpath, force=True, hint="start a new run instead")
-        except ValueError as exc:
-            raise pytest.UsageError(f"{where}: {exc}") from None
-        return run
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)

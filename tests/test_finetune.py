@@ -204,6 +204,40 @@ ERRORS = [
         "ft.yaml:7: field 'training.lr_scheduler': a time budget (max_time_s) runs wsd,",
     ),
     ("", ["training.max_time_s=0"], "field 'training.max_time_s': 0 is less than or equal"),
+    ("training:\n  save_steps: 0\n", [], "ft.yaml:6: field 'training.save_steps': 0 is less"),
+    (
+        "training:\n  report_to: tensorbord\n",
+        [],
+        "ft.yaml:6: field 'training.report_to': must be one of, or a list of: none, tensorboard",
+    ),
+    (
+        "training:\n  args:\n    dataloader_num_workrs: 2\n",
+        [],
+        "ft.yaml:7: field 'training.args.dataloader_num_workrs': not a field of trl's SFTConfig "
+        "(did you mean 'dataloader_num_workers'?)",
+    ),
+    (
+        "training:\n  args: {save_step: 50}\n",
+        [],
+        "ft.yaml:6: field 'training.args.save_step': not a field of trl's SFTConfig (did you "
+        "mean training.save_steps?)",
+    ),
+    (
+        "training:\n  args:\n    learning_rate: 1.0e-4\n",
+        [],
+        "ft.yaml:7: field 'training.args.learning_rate': set training.learning_rate instead",
+    ),
+    (
+        "lora: null\ntraining:\n  trainer: plain\n  args:\n    packing: true\n",
+        [],
+        "ft.yaml:9: field 'training.args.packing': not a field of transformers' TrainingArguments",
+    ),
+    (
+        "",
+        ["training.args.max_stesp=3"],
+        "--set training.args.max_stesp=3: field 'training.args.max_stesp': not a field of "
+        "trl's SFTConfig (did you mean training.max_steps?)",
+    ),
 ]
 
 
@@ -217,6 +251,51 @@ def test_config_errors_are_one_line_with_file_line_and_field(
     with pytest.raises(ConfigError) as info:
         load_config(path, overrides, rootdir=project)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")
+def test_checkpoint_reporting_and_trainer_arguments_reach_both_trainers(project: Path) -> None:
+    """Checkpoints, report_to and training.args land in the real SFTConfig and
+    TrainingArguments; a value the class refuses is a one-line error."""
+    pytest.importorskip("trl")
+    from transformers import TrainingArguments
+    from trl import SFTConfig
+
+    from pytest_llmeval.finetune.trainer_args import ArgumentsError, arguments
+
+    path = project / "ft.yaml"
+    extra = "  save_steps: 50\n  args: {dataloader_num_workers: 1, eval_strategy: 'no'}\n"
+    path.write_text(path.read_text() + extra)
+    env = {"TINY_BASE": "org/model"}
+    cfg = load_config(path, rootdir=project, environ=env)
+    assert cfg.training.args == {"dataloader_num_workers": 1, "eval_strategy": "no"}
+    for cls in (SFTConfig, TrainingArguments):
+        args = arguments(cls, cfg, dataloader_num_workers=0, use_cpu=True, bf16=False)
+        assert args.dataloader_num_workers == 1 and str(args.save_strategy.value) == "steps"
+        assert (args.save_steps, args.save_total_limit, args.report_to) == (50, 2, [])
+    off = load_config(path, ["training.save_steps=null"], rootdir=project, environ=env)
+    assert str(arguments(SFTConfig, off, use_cpu=True, bf16=False).save_strategy.value) == "no"
+    bad = load_config(path, ["training.args.save_strategy=sometimes"], rootdir=project, environ=env)
+    with pytest.raises(ArgumentsError, match=r"^trl\.SFTConfig: sometimes is not a valid"):
+        arguments(SFTConfig, bad, use_cpu=True, bf16=False)
+    both = load_config(
+        path, ["training.report_to=[tensorboard, wandb]"], rootdir=project, environ=env
+    )
+    assert both.training.report_to == ("tensorboard", "wandb")
+
+
+def test_a_missing_reporting_package_is_a_one_line_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_llmeval.finetune import trainer_args
+
+    monkeypatch.setattr(trainer_args.importlib.util, "find_spec", lambda name: None)
+    assert trainer_args.missing_reporters("none") is None
+    assert trainer_args.missing_reporters(("tensorboard",)) == (
+        "training.report_to: tensorboard is not installed: pip install tensorboard "
+        "(or report_to: none)"
+    )
+    assert "tensorboard, wandb are not installed: pip install tensorboard wandb" in str(
+        trainer_args.missing_reporters(("tensorboard", "wandb"))
+    )
 
 
 def test_missing_settings_environment_and_model_paths(project: Path) -> None:
@@ -420,7 +499,7 @@ def test_memory_estimate_parts() -> None:
 
 
 def test_base_run_is_the_newest_complete_whole_run_of_the_base(tmp_path: Path) -> None:
-    from pytest_llmeval.finetune.train import base_run
+    from pytest_llmeval.finetune.commands import base_run
     from pytest_llmeval.store.storage import Store, new_run_row
 
     cfg = SimpleNamespace(base_model="org/base", base_is_local=False)
@@ -442,6 +521,184 @@ def test_base_run_is_the_newest_complete_whole_run_of_the_base(tmp_path: Path) -
     assert base_run(cfg, db) == "r2"  # type: ignore[arg-type]
 
 
+# -- checkpoints and --resume ---------------------------------------------------------------------
+def _checkpoint(out: Path, step: int, complete: bool = True) -> Path:
+    path = out / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if complete:  # the Trainer writes trainer_state.json last
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return path
+
+
+def test_resume_finds_the_newest_complete_checkpoint_and_guards_a_crashed_run(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmeval.finetune import checkpoint
+
+    monkeypatch.setenv("TINY_BASE", "org/model")
+    cfg = load_config(project / "ft.yaml", rootdir=project)
+    code, _, err = run_cli(capsys, "--config", "ft.yaml", "--resume", "--dry-run")
+    assert code == 2
+    assert err == (
+        "error: --resume: no checkpoint in out/adapter to resume from (one is written "
+        "every 200 steps)\n"
+    )
+    out = project / "out/adapter"
+    _checkpoint(out, 4)
+    _checkpoint(out, 8, complete=False)  # killed while it was being written
+    resume, stale = checkpoint.prepare(cfg, resume=True)
+    assert resume is not None and (resume.path.name, resume.step, stale) == (
+        "checkpoint-4",
+        4,
+        [],
+    )
+    code, out_text, err = run_cli(capsys, "--config", "ft.yaml", "--resume", "--dry-run")
+    assert code == 0, err
+    assert "checkpoints: none, every 200 steps is more than the 20 of this run" in out_text
+    assert "resume: from out/adapter/checkpoint-4 (step 4)" in out_text
+    every_5 = ("--set", "training.save_steps=5")
+    code, out_text, err = run_cli(capsys, "--config", "ft.yaml", "--resume", "--dry-run", *every_5)
+    assert "checkpoints: every 5 steps into out/adapter/checkpoint-N, the last 2 kept" in out_text
+    assert "report to: none (the terminal only)" in out_text
+    # a fresh run does not bury the crashed one
+    code, _, err = run_cli(capsys, "--config", "ft.yaml", "--dry-run")
+    assert (code, err) == (
+        2,
+        "error: out/adapter holds checkpoint-4 (step 4) of an unfinished run: pass "
+        "--resume to continue it, or remove it to start over\n",
+    )
+    # once the run finished (its manifest after the checkpoint), they are stale
+    (out / "manifest.json").write_text(json.dumps({"stopped": "steps"}))
+    resume, stale = checkpoint.prepare(cfg, resume=False)
+    assert resume is None and sorted(p.name for p in stale) == [
+        "checkpoint-4",
+        "checkpoint-8",
+    ]
+    (out / "manifest.json").write_text(json.dumps({"stopped": "signal"}))  # resumable
+    with pytest.raises(checkpoint.CheckpointError, match="of an unfinished run"):
+        checkpoint.prepare(cfg, resume=False)
+
+
+def test_a_resumed_run_names_the_settings_it_changed() -> None:
+    from pytest_llmeval.finetune.checkpoint import changed
+
+    old = {"lora": {"r": 16, "alpha": 32}, "training": {"max_steps": 100}}
+    new = {"lora": {"r": 16, "alpha": 32}, "training": {"max_steps": 200, "seed": 1}}
+    assert changed(old, new) == ["training.max_steps: 100 -> 200", "training.seed: None -> 1"]
+    assert changed(None, new) == []
+
+
+# SIGKILL from inside, at the end of an optimizer step: a checkpoint at step 8, and the
+# work of steps 9 and 10 lost with the process, as a crash would lose it
+KILL_AT_STEP = (
+    "import os, signal, sys\n"
+    "from transformers.trainer_callback import CallbackHandler\n"
+    "step_end = CallbackHandler.on_step_end\n"
+    "def kill(self, args, state, control):\n"
+    "    if state.global_step == 10:\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "    return step_end(self, args, state, control)\n"
+    "CallbackHandler.on_step_end = kill\n"
+    "from pytest_llmeval.finetune.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+RUN_AND_LIST = (
+    "import sys\n"
+    "from pytest_llmeval.finetune.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('pytest imported:', 'pytest' in sys.modules)\n"
+    "sys.exit(code)\n"
+)
+
+
+def _greedy(out: Path, base: Path, lora: bool, prompts: list[str]) -> list[str]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base if lora else out, dtype=torch.float32)
+    if lora:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, out)
+    tok = AutoTokenizer.from_pretrained(out)
+    texts = []
+    for prompt in prompts:
+        enc = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}],
+            add_generation_prompt=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            ids = model.generate(**enc, max_new_tokens=12, do_sample=False)
+        texts.append(tok.decode(ids[0, enc["input_ids"].shape[1] :]))
+    return texts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["sft", "plain"])
+def test_a_killed_run_resumes_to_the_same_loss_and_model(
+    tmp_path: Path, tiny_base: Path, trainer: str
+) -> None:
+    """An uninterrupted run and one SIGKILLed at step 10 (its last checkpoint at 8), then
+    resumed with --resume: the same seed, the same final loss, the same greedy outputs."""
+    make_project(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TINY_BASE": str(tiny_base)}
+    sets = ["training.max_steps=16", "training.save_steps=4", "training.seed=3"]
+    if trainer == "plain":  # a full finetune, transformers' Trainer on pre-tokenized rows
+        sets += ["lora=null", "training.trainer=plain", "training.learning_rate=1e-3"]
+    argv = ["--config", "ft.yaml", *(a for s in sets for a in ("--set", s))]
+
+    def start(script: str, out: str, *extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", script, *argv, "--set", f"output_dir={out}", *extra],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    whole, killed = start(RUN_AND_LIST, "out/whole"), start(KILL_AT_STEP, "out/resumed")
+    whole_out, whole_err = whole.communicate(timeout=300)
+    killed_out, killed_err = killed.communicate(timeout=300)
+    assert whole.returncode == 0, whole_err[-3000:]
+    assert killed.returncode == -9, killed_err[-3000:]  # SIGKILL: nothing ran after it
+    resumed_dir = tmp_path / "out/resumed"
+    left = sorted(p.name for p in resumed_dir.iterdir() if p.name.startswith("checkpoint-"))
+    assert left == ["checkpoint-4", "checkpoint-8"] and not (resumed_dir / "manifest.json").exists()
+    assert "step 9/16" in killed_out
+    resumed = start(RUN_AND_LIST, "out/resumed", "--resume")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-3000:]
+    assert "resuming from out/resumed/checkpoint-8 (step 8," in out
+    assert "trained 16 steps (resumed at step 8)" in out
+    assert "pytest imported: False" in out and "pytest imported: False" in whole_out
+
+    a = json.loads((tmp_path / "out/whole/manifest.json").read_text())
+    b = json.loads((resumed_dir / "manifest.json").read_text())
+    assert a["resumed_from"] is None
+    assert b["resumed_from"]["checkpoint"] == "out/resumed/checkpoint-8"
+    assert b["resumed_from"]["step"] == 8 and b["resumed_from"]["trained_s"] > 0
+    assert a["steps"] == b["steps"] == 16
+    assert a["checkpoints"] == b["checkpoints"] == ["checkpoint-12", "checkpoint-16"]
+    assert [h["step"] for h in b["loss_history"]] == list(range(1, 17))  # kept from step 8
+    assert b["final_loss"] == pytest.approx(a["final_loss"], abs=1e-4)
+    assert [h["loss"] for h in b["loss_history"]] == pytest.approx(
+        [h["loss"] for h in a["loss_history"]], abs=1e-4
+    )
+    print(
+        f"\n{trainer}, seed 3, 16 steps: uninterrupted final loss {a['final_loss']!r}; "
+        f"killed at step 10, resumed from step 8: {b['final_loss']!r}"
+    )
+    prompts = [r["input"] + "\ngive code as json" for r in copy_records("test", 4, WORDS[48:], 1)]
+    lora = trainer == "sft"
+    first = _greedy(tmp_path / "out/whole", tiny_base, lora, prompts)
+    assert _greedy(resumed_dir, tiny_base, lora, prompts) == first
+    assert first != _greedy(tiny_base, tiny_base, False, prompts)  # training changed them
+    print(f"greedy outputs, identical: {first[:2]}")
+
+
 # -- no pytest in the finetune module ---------------------------------------------------------
 def test_the_finetune_entry_points_never_import_pytest(tmp_path: Path) -> None:
     """The module, its CLI and trainer, and the two things it reads from the rest of the
@@ -457,10 +714,11 @@ def test_the_finetune_entry_points_never_import_pytest(tmp_path: Path) -> None:
         "from pathlib import Path\n"
         "from types import SimpleNamespace\n"
         "import pytest_llmeval.finetune, pytest_llmeval.finetune.cli\n"
-        "from pytest_llmeval.finetune import budget, config, data, estimate\n"
-        "from pytest_llmeval.finetune import plain, pretok, scratch, sft, train\n"
+        "from pytest_llmeval.finetune import budget, checkpoint, commands, config, data\n"
+        "from pytest_llmeval.finetune import estimate, plain, pretok, scratch, sft, train\n"
+        "from pytest_llmeval.finetune import trainer_args\n"
         "cfg = SimpleNamespace(base_model='org/base', base_is_local=False)\n"
-        f"assert train.base_run(cfg, Path({str(db)!r})) == 'r1'\n"
+        f"assert commands.base_run(cfg, Path({str(db)!r})) == 'r1'\n"
         "assert 'git_commit' in train._git(Path('.'))\n"
         "print('pytest' in sys.modules, sorted(m for m in sys.modules if m.startswith('_pytest')))\n"
     )
@@ -859,7 +1117,7 @@ def test_encoded_rows_match_the_chat_template_and_mask_the_prompt(tiny_base: Pat
 
 
 def test_training_arguments_use_the_installed_field_names() -> None:
-    from pytest_llmeval.finetune.sft import arguments
+    from pytest_llmeval.finetune.trainer_args import arguments
 
     @dataclasses.dataclass
     class Old:  # transformers 5.17: only the old name
@@ -867,6 +1125,8 @@ def test_training_arguments_use_the_installed_field_names() -> None:
         save_strategy: str
         report_to: str
         disable_tqdm: bool
+        save_steps: int = 500
+        save_total_limit: int | None = None
         gradient_checkpointing: bool = False
 
     @dataclasses.dataclass

@@ -30,12 +30,14 @@ UNBOUNDED_STEPS = 10**9  # max_steps of a budgeted run without one: the clock en
 
 @dataclass
 class Clock:
-    """Seconds since ``start()``; ``fraction`` of ``budget_s`` (None: no budget)."""
+    """Seconds trained: since ``start()``, plus ``before_s`` trained before a resumed
+    checkpoint; ``fraction`` of ``budget_s`` (None: no budget)."""
 
     budget_s: float | None
     now: Callable[[], float] = time.monotonic
     started: float | None = field(default=None)
     stopped: bool = False  # asked to stop (SIGTERM): ends training like a spent budget
+    before_s: float = 0.0  # a resumed run: the budget spent up to its checkpoint
 
     def start(self) -> None:
         if self.started is None:
@@ -43,6 +45,11 @@ class Clock:
 
     @property
     def elapsed(self) -> float:
+        return self.before_s + self.session_s
+
+    @property
+    def session_s(self) -> float:
+        """Seconds since ``start()`` in this process (``before_s`` left out)."""
         return 0.0 if self.started is None else self.now() - self.started
 
     def fraction(self) -> float:

@@ -1,13 +1,16 @@
-"""``python -m pytest_llmeval.finetune --config FILE [--set KEY=VALUE ...] [--dry-run] [--force]``.
+"""``python -m pytest_llmeval.finetune --config FILE [--set KEY=VALUE ...] [--dry-run] [--force]
+[--resume]``.
 
 Steps: read the config (one-line errors), load each task's training split and the split its
 suite evaluates, check them for contamination (exact and n-gram overlap of the prompts;
 refuse to train on contaminated data unless ``--force``), then train (``train.py``) or,
 with ``--dry-run``, report token counts and a memory estimate without loading weights.
+``--resume`` continues from the newest checkpoint in ``output_dir`` (``checkpoint.py``).
 
 Multi-GPU: ``accelerate launch -m pytest_llmeval.finetune --config FILE``.
 
-Exit status: 0 done; 1 refused (contamination) or training failed; 2 bad config or data.
+Exit status: 0 done; 1 refused (contamination) or training failed; 2 bad config or data,
+or no checkpoint to resume (or a crashed run's checkpoints in the way of a fresh one).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.dataset import DatasetError, select
-from pytest_llmeval.finetune import estimate
+from pytest_llmeval.finetune import checkpoint, estimate, trainer_args
 from pytest_llmeval.finetune.config import ConfigError, FinetuneConfig, load_config, optimizer_for
 from pytest_llmeval.finetune.data import (
     TaskData,
@@ -61,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="train even if training and eval data overlap"
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in output_dir (written every "
+        "training.save_steps steps)",
+    )
     return p
 
 
@@ -76,8 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append(f"tokenizer={args.tokenizer}")
     try:
         cfg = load_config(args.config, overrides)
+        resume, stale = checkpoint.prepare(cfg, args.resume)
         tasks = load_tasks(cfg)
-    except (ConfigError, DatasetError) as exc:
+    except (ConfigError, DatasetError, checkpoint.CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     echo(f"config {cfg.source}: base {cfg.base_model}, output {_rel(cfg.output_dir)}")
@@ -96,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo(f"warning: training on contaminated data ({', '.join(dirty)}) because of --force")
 
     if args.dry_run:
-        dry_run(cfg, tasks, echo)
+        dry_run(cfg, tasks, echo, resume)
         if refuse:
             _refusal(dirty)
             return 1
@@ -106,17 +116,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         _refusal(dirty)
         return 1
 
+    if stale and is_main_process():  # a finished run's: --resume must never pick one up
+        checkpoint.remove(stale)
+        echo(f"removed {len(stale)} checkpoint(s) of the finished run in {_rel(cfg.output_dir)}")
     try:
-        manifest = run(cfg, tasks, reports, forced=args.force, echo=echo)
+        manifest = run(cfg, tasks, reports, forced=args.force, echo=echo, resume=resume)
     except TrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    resumed = manifest["resumed_from"]
     echo(
-        f"trained {manifest['steps']} steps in {manifest['train_time_s']:.1f} s; loss "
+        f"trained {manifest['steps']} steps"
+        + (f" (resumed at step {resumed['step']})" if resumed else "")
+        + f" in {manifest['train_time_s']:.1f} s; loss "
         f"{_fmt(manifest['first_loss'])} -> {_fmt(manifest['final_loss'])}; "
         f"{'model' if cfg.lora is None else 'adapter'} and manifest.json in "
         f"{_rel(cfg.output_dir)}"
     )
+    if manifest["stopped"] == "signal" and manifest["checkpoints"]:
+        echo(
+            f"stopped by a signal at step {manifest['steps']}: --resume continues from "
+            f"{_rel(cfg.output_dir)}/{manifest['checkpoints'][-1]}"
+        )
     echo(f"{manifest['eval_hint']}:" if manifest["eval_hint"] else "evaluate it with:")
     for line in manifest["eval_commands"]:
         echo(f"  {line}")
@@ -132,7 +153,12 @@ def _refusal(dirty: Sequence[str]) -> None:
     )
 
 
-def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -> None:
+def dry_run(
+    cfg: FinetuneConfig,
+    tasks: Sequence[TaskData],
+    echo: Any = print,
+    resume: checkpoint.Checkpoint | None = None,
+) -> None:
     """Token counts of a sample of formatted rows and a memory estimate. Loads no weights
     and downloads nothing: the tokenizer and config.json only if they are on disk (a local
     model, the hub cache, ``--tokenizer``), else a rough count and the table of known
@@ -183,6 +209,8 @@ def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -
         f"checkpointing {'on' if t.gradient_checkpointing else 'off'}, loss on "
         f"{'completion only' if t.completion_only_loss else 'all tokens'}"
     )
+    for line in _durability(cfg, resume, None if t.max_time_s else n_steps):
+        echo(line)
     for task in tasks:
         sample = select(task.train, DRY_RUN_ROWS, t.seed)
         formatted = rows([_subset(task, sample)], chat=chat)
@@ -196,6 +224,38 @@ def dry_run(cfg: FinetuneConfig, tasks: Sequence[TaskData], echo: Any = print) -
     echo(f"memory estimate (rough peak, all sequences at max_length): {mem.total / 2**30:.1f} GiB")
     for line in mem.lines():
         echo(line)
+
+
+def _durability(
+    cfg: FinetuneConfig, resume: checkpoint.Checkpoint | None, n_steps: int | None
+) -> list[str]:
+    """Checkpoints, resuming, reporting and the extra trainer arguments, as a run would use
+    them (``n_steps``: the run's length, None when the clock decides)."""
+    t = cfg.training
+    out = _rel(cfg.output_dir)
+    if not t.save_steps:
+        line = "checkpoints: none (training.save_steps: null); --resume will have nothing"
+    elif n_steps is not None and t.save_steps > n_steps:
+        line = (
+            f"checkpoints: none, every {t.save_steps} steps is more than the {n_steps} of "
+            "this run (lower training.save_steps)"
+        )
+    else:
+        line = (
+            f"checkpoints: every {t.save_steps} steps into {out}/checkpoint-N, the last "
+            f"{t.save_total_limit or 'all'} kept"
+        )
+    lines = [line]
+    if resume is not None:
+        lines.append(f"resume: from {_rel(resume.path)} (step {resume.step})")
+    reporters = trainer_args.reporters(t.report_to)
+    lines.append(f"report to: {', '.join(reporters) or 'none (the terminal only)'}")
+    missing = trainer_args.missing_reporters(t.report_to)
+    if missing:
+        lines.append(f"warning: {missing}")
+    if t.args:
+        lines.append("trainer arguments: " + ", ".join(f"{k}={v!r}" for k, v in t.args.items()))
+    return lines
 
 
 def _tokenizer(cfg: FinetuneConfig) -> tuple[Any, str]:

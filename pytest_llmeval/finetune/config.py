@@ -12,7 +12,14 @@ The file (see ``finetune/*.yaml``)::
         # limit: 500                 # a seeded subset
     quantization: {mode: 4bit, quant_type: nf4, double_quant: true, compute_dtype: bfloat16}
     lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: all-linear}
-    training: {optimizer: paged_adamw_8bit, learning_rate: 2.0e-4, ...}
+    training:
+      optimizer: paged_adamw_8bit
+      learning_rate: 2.0e-4            # ...
+      save_steps: 200                  # a checkpoint every 200 steps (--resume), the last
+      save_total_limit: 2              #   2 kept; null: none
+      report_to: none                  # or tensorboard, wandb, [tensorboard, wandb]
+      args: {dataloader_num_workers: 2}  # any other field of trl's SFTConfig (plain:
+                                       #   TrainingArguments), checked against the class
     contamination: {n: 8, threshold: 0.5}
 
 Overrides use the same dotted paths (``--set lora.r=8 --set tasks.0.limit=100``); the
@@ -23,7 +30,9 @@ root), else from the config file's directory.
 
 Every mistake is one line naming where it was made, as the suite loader does:
 ``finetune/x.yaml:12: field 'lora.r': 0 is less than the minimum of 1`` or
-``--set lora.rr=8: field 'lora.rr': unknown setting (known: alpha, dropout, r, ...)``.
+``--set lora.rr=8: field 'lora.rr': unknown setting (known: alpha, dropout, r, ...)``,
+``finetune/x.yaml:20: field 'training.args.save_step': not a field of trl's SFTConfig
+(did you mean 'save_steps'?)``.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import yaml
 
 from pytest_llmeval.contamination import split_path
 from pytest_llmeval.dataset import DatasetError
+from pytest_llmeval.finetune import trainer_args
 from pytest_llmeval.finetune.scratch import ScratchSettings
 from pytest_llmeval.suite import Suite, load_suite_file
 from pytest_llmeval.yamlines import key_lines
@@ -69,6 +79,7 @@ SCHEDULERS = (
     "wsd",  # warmup, stable, linear decay over the last `cooldown` share (budget.py)
 )
 TRAINERS = ("sft", "plain")
+REPORT_TO = ("none", *trainer_args.REPORTERS)
 
 _NAME = {"type": "string", "minLength": 1}
 SCHEMA: dict[str, Any] = {
@@ -165,6 +176,15 @@ SCHEMA: dict[str, Any] = {
                 "adam_beta2": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                 "trainer": {"enum": list(TRAINERS)},
                 "batch_tokens": {"type": ["integer", "null"], "minimum": 8},
+                "save_steps": {"type": ["integer", "null"], "minimum": 1},
+                "save_total_limit": {"type": ["integer", "null"], "minimum": 1},
+                "report_to": {
+                    "oneOf": [
+                        {"enum": list(REPORT_TO)},
+                        {"type": "array", "items": {"enum": list(REPORT_TO)}},
+                    ]
+                },
+                "args": {"type": "object"},  # any other SFTConfig/TrainingArguments field
             },
         },
         "contamination": {
@@ -235,6 +255,15 @@ class TrainSettings:
     # per-row and per-step extras cost more than the model
     trainer: str = "sft"
     batch_tokens: int | None = None  # plain: a batch holds up to this many (padded) tokens
+    # a checkpoint (weights, optimizer, schedule, RNG, data position) every save_steps
+    # optimizer steps into output_dir/checkpoint-N, the last save_total_limit kept; what
+    # --resume continues from; null: none
+    save_steps: int | None = 200
+    save_total_limit: int | None = 2
+    report_to: str | tuple[str, ...] = "none"  # tensorboard, wandb... (installed apart)
+    # any other field of the trainer's arguments (trl's SFTConfig, or TrainingArguments for
+    # trainer: plain), checked against the installed class's fields (trainer_args.py)
+    args: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -410,6 +439,8 @@ def _validate(data: Mapping[str, Any], origin: _Origin) -> None:
             raise origin.error([*path, extra], f"unknown setting (known: {', '.join(allowed)})")
     if err.validator == "oneOf" and path[-1:] == ["target_modules"]:
         raise origin.error(path, "must be 'all-linear' or a list of module names")
+    if err.validator == "oneOf" and path[-1:] == ["report_to"]:
+        raise origin.error(path, f"must be one of, or a list of: {', '.join(REPORT_TO)}")
     raise origin.error(path, err.message)
 
 
@@ -446,6 +477,12 @@ def _build(
         )
     if training.get("batch_tokens") and training.get("trainer", "sft") != "plain":
         raise origin.error(["training", "batch_tokens"], "only the plain trainer batches by tokens")
+    if isinstance(training.get("report_to"), list):
+        training["report_to"] = tuple(training["report_to"])
+    bad = trainer_args.unknown(training.get("args") or {}, training.get("trainer", "sft"))
+    if bad is not None:
+        raise origin.error(["training", "args", bad[0]], bad[1])
+    training["args"] = dict(training.get("args") or {})
     if training.get("max_time_s") and training.get("lr_scheduler", "cosine") not in (
         "wsd",
         "cosine",

@@ -125,8 +125,8 @@ def progress_printer(
             elif state.max_steps:
                 line += f"/{state.max_steps}"
             line += f"  loss {logs['loss']:.4f}  lr {logs.get('learning_rate', 0.0):.2e}"
-            if dataset is not None and clock.elapsed > 0:
-                rate = dataset.tokens_served / clock.elapsed
+            if dataset is not None and clock.session_s > 0:
+                rate = dataset.tokens_served / clock.session_s
                 pad = 1 - dataset.tokens_served / max(1, dataset.padded_served)
                 line += f"  {count(rate)} tok/s, padding {pad:.0%}"
             echo(line)

@@ -3,13 +3,11 @@ LoRA or QLoRA (4-bit NF4 or 8-bit through ``BitsAndBytesConfig`` and
 ``prepare_model_for_kbit_training``), on conversational prompt/completion rows that trl
 formats and tokenizes. trl, datasets and peft are imported here, on use.
 
-``arguments`` builds ``TrainingArguments`` (or trl's ``SFTConfig``) for both trainers,
-under the field names of the installed transformers version.
+``trainer_args.arguments`` builds its ``SFTConfig``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,40 +15,13 @@ from typing import Any
 from pytest_llmeval.finetune import budget
 from pytest_llmeval.finetune.config import FinetuneConfig, optimizer_for
 from pytest_llmeval.finetune.data import TaskData, rows
+from pytest_llmeval.finetune.trainer_args import arguments
 
 Echo = Callable[[str], None]
-
-# TrainingArguments fields renamed between the transformers versions in use (5.17 on the
-# GPU machines: gradient_checkpointing; 5.24 here: activation_checkpointing): new -> old
-RENAMED = {
-    "activation_checkpointing": "gradient_checkpointing",
-    "activation_checkpointing_kwargs": "gradient_checkpointing_kwargs",
-}
 
 
 class LoadError(OSError):
     """The base model cannot be loaded; one line."""
-
-
-def arguments(cls: Any, cfg: FinetuneConfig, **kwargs: Any) -> Any:
-    """``cls(output_dir=..., **kwargs)`` (TrainingArguments or trl's SFTConfig) with the
-    settings every run shares, under the field names the installed version has."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    old_names = {v: k for k, v in RENAMED.items()}
-    shared = {
-        "output_dir": str(cfg.output_dir),
-        "save_strategy": "no",
-        "report_to": "none",
-        "disable_tqdm": True,
-    }
-    out: dict[str, Any] = {}
-    for key, value in {**shared, **kwargs}.items():
-        if key not in names:
-            other = RENAMED.get(key) or old_names.get(key)
-            if other in names:
-                key = other
-        out[key] = value
-    return cls(**out)
 
 
 def load_model(transformers: Any, base_model: str, kwargs: dict[str, Any]) -> Any:

@@ -24,9 +24,11 @@ the model, the tokenizer and ``manifest.json``.
   (environment, Unix time) cuts the budget so that training ends by then, whatever the
   loading took; SIGTERM stops training after the step in flight. Either way the model is
   saved and the manifest says why training stopped.
+- Checkpoints every ``training.save_steps`` steps, and ``--resume`` from the newest
+  (``checkpoint.py``): the manifest says which checkpoint and step a run resumed from.
 - Transformers versions: ``TrainingArguments`` fields renamed between the versions in use
   (``gradient_checkpointing`` in 5.17, ``activation_checkpointing`` in 5.24) are passed
-  under the name the installed version has (``sft.arguments``).
+  under the name the installed version has (``trainer_args.arguments``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
 import sys
 import time
 import warnings
@@ -45,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval import contamination
-from pytest_llmeval.finetune import budget, sft
+from pytest_llmeval.finetune import budget, checkpoint, sft, trainer_args
+from pytest_llmeval.finetune.commands import eval_commands
 from pytest_llmeval.finetune.config import FinetuneConfig
 from pytest_llmeval.finetune.data import TaskData, data_files, rows
 from pytest_llmeval.finetune.estimate import count
@@ -79,8 +81,10 @@ def run(
     forced: bool = False,
     echo: Echo = print,
     rootdir: Path | None = None,
+    resume: checkpoint.Checkpoint | None = None,
 ) -> dict[str, Any]:
     """Train, save adapter + tokenizer + manifest into ``cfg.output_dir``; returns the manifest.
+    With ``resume``, training goes on from that checkpoint (``checkpoint.prepare``).
 
     A full finetune's weights are saved before anything else that could fail (the manifest,
     the clean-up), and also when training itself fails or is stopped: then as the weights
@@ -96,6 +100,9 @@ def run(
         warnings.filterwarnings("ignore", f"`{old}` is deprecated", FutureWarning)
     rootdir = rootdir or Path.cwd()
     t, q = cfg.training, cfg.quantization
+    missing = trainer_args.missing_reporters(t.report_to)
+    if missing:  # before minutes of loading, not at the Trainer's first log
+        raise TrainError(missing)
     cuda = torch.cuda.is_available()
     memory_cap = cap_cuda_memory(torch)  # before anything is allocated on the GPU
     if memory_cap:
@@ -115,13 +122,18 @@ def run(
         assert formatted is not None
         started = time.perf_counter()
         texts = [m["content"] for r in formatted for m in (*r["prompt"], *r["completion"])]
-        base_model = str(scratch.build(cfg.output_dir / "scratch-base", texts, cfg.scratch))
-        sc = cfg.scratch
-        echo(
-            f"built a {sc.layers}-layer, {sc.hidden}-wide Llama and a {sc.vocab_size}-token BPE "
-            f"tokenizer from {min(len(texts), sc.tokenizer_texts or len(texts))} of "
-            f"{len(texts)} texts in {time.perf_counter() - started:.1f} s"
-        )
+        built = cfg.output_dir / "scratch-base"
+        if resume is not None and (built / "config.json").is_file():
+            base_model = str(built)  # the crashed run's tokenizer; its checkpoint has the weights
+            echo(f"resuming: the tokenizer and model shape built before, in {built}")
+        else:
+            base_model = str(scratch.build(built, texts, cfg.scratch))
+            sc = cfg.scratch
+            echo(
+                f"built a {sc.layers}-layer, {sc.hidden}-wide Llama and a {sc.vocab_size}-token "
+                f"BPE tokenizer from {min(len(texts), sc.tokenizer_texts or len(texts))} of "
+                f"{len(texts)} texts in {time.perf_counter() - started:.1f} s"
+            )
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.tokenizer or base_model)
     except OSError as exc:
@@ -132,33 +144,36 @@ def run(
     clock = budget.Clock(t.max_time_s)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     dataset: Any = None
-    if plain_run:
-        from pytest_llmeval.finetune import plain
+    try:
+        if plain_run:
+            from pytest_llmeval.finetune import plain
 
-        if not getattr(tokenizer, "chat_template", None):
-            raise TrainError("trainer: plain needs a tokenizer with a chat template")
-        model = _load(transformers, base_model, cfg, {"dtype": dtype})
-        assert formatted is not None
-        trainer, dataset = plain.build(
-            cfg,
-            formatted,
-            model,
-            tokenizer,
-            clock,
-            echo,
-            partial(sft.arguments, transformers.TrainingArguments, cfg),
-        )
-        n_rows = len(dataset.data)
-    else:
-        try:
+            if not getattr(tokenizer, "chat_template", None):
+                raise TrainError("trainer: plain needs a tokenizer with a chat template")
+            model = _load(transformers, base_model, cfg, {"dtype": dtype})
+            assert formatted is not None
+            trainer, dataset = plain.build(
+                cfg,
+                formatted,
+                model,
+                tokenizer,
+                clock,
+                echo,
+                partial(trainer_args.arguments, transformers.TrainingArguments, cfg),
+            )
+            n_rows = len(dataset.data)
+        else:
             trainer, model, n_rows = sft.build(
                 cfg, tasks, base_model, tokenizer, dtype, clock, world, echo
             )
-        except sft.LoadError as exc:
-            raise TrainError(f"cannot load {cfg.base_model}: {exc}") from None
+    except sft.LoadError as exc:
+        raise TrainError(f"cannot load {cfg.base_model}: {exc}") from None
+    except trainer_args.ArgumentsError as exc:  # training.args, most likely
+        raise TrainError(f"{cfg.source}: {exc}") from None
     trainer.remove_callback(transformers.PrinterCallback)
     trainer.add_callback(progress_printer(transformers, echo, clock, dataset))
     trainer.add_callback(budget.budget_callback(transformers, clock))
+    trainer.add_callback(checkpoint.callback(transformers, clock, cfg.data, _counts(dataset)))
     trained: Any = trainer.model
     full = cfg.lora is None
     if full:
@@ -174,18 +189,32 @@ def run(
         f"trainable, optimizer {optim}, {'cuda' if cuda else 'cpu'} x{world}"
         + (f", time budget {t.max_time_s:g} s" if t.max_time_s else "")
     )
+    served = 0  # tokens the plain trainer served before the checkpoint resumed from
+    if resume is not None:
+        clock.before_s = resume.trained_s or 0.0
+        if dataset is not None:  # the Trainer skips the batches done without reading them
+            served = dataset.tokens_served = int(resume.counts.get("tokens_served", 0))
+            dataset.padded_served = int(resume.counts.get("padded_served", 0))
+        echo(
+            f"resuming from {_rel(resume.path, rootdir)} (step {resume.step}"
+            + (f", {resume.trained_s:.0f} s trained" if resume.trained_s is not None else "")
+            + ")"
+        )
+        for line in checkpoint.changed(resume.config, cfg.data):
+            echo(f"note: changed since the checkpoint: {line}")
     end_by = training_end_by()
     if end_by is not None and t.max_time_s:
         left = max(1.0, end_by - time.time())
-        if left < t.max_time_s:
-            clock.budget_s = left
+        if clock.before_s + left < t.max_time_s:
+            clock.budget_s = clock.before_s + left
             echo(f"{END_BY_ENV}: the time budget is cut to {left:.0f} s to end by then")
     start = time.perf_counter()
     previous = _stop_on_sigterm(clock)
     try:
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=str(resume.path) if resume else None)
     except BaseException as exc:
-        if isinstance(exc, torch.OutOfMemoryError):
+        # torch.OutOfMemoryError is torch 2.5's name for torch.cuda.OutOfMemoryError
+        if isinstance(exc, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)):
             echo(_memory_line(cuda_memory(torch, memory_cap), "at the out-of-memory error"))
         if full and is_main_process():  # keep what was learned so far
             _save(trainer, trained, t.save_dtype, torch, cfg.output_dir)
@@ -231,7 +260,10 @@ def run(
         "git": _git(rootdir),
         "versions": versions(),
         "steps": int(trainer.state.global_step),
-        "train_time_s": round(train_time, 2),
+        "train_time_s": round(train_time, 2),  # this process's; a resumed run's earlier
+        "trained_s": round(clock.elapsed, 2),  # processes count in trained_s
+        "resumed_from": resume.as_dict(_rel(resume.path, rootdir)) if resume else None,
+        "checkpoints": [c.path.name for c in checkpoint.find(cfg.output_dir)],
         "time_budget_s": clock.budget_s,
         "stopped": "signal" if clock.stopped else ("time budget" if clock.spent else "steps"),
         "first_loss": history[0]["loss"] if history else None,
@@ -248,7 +280,7 @@ def run(
             "tokens": d.n_tokens,
             "trained": dataset.tokens_served,
             "trained_padded": dataset.padded_served,
-            "per_second": round(dataset.tokens_served / max(train_time, 1e-9)),
+            "per_second": round((dataset.tokens_served - served) / max(train_time, 1e-9)),
             "passes": round(dataset.tokens_served / max(d.n_tokens, 1), 2),
         }
     try:  # a store that cannot be read: no command, and still a manifest
@@ -262,6 +294,13 @@ def run(
         path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     del trainer, model  # evaluate in a new process, never on the training instance
     return manifest
+
+
+def _counts(dataset: Any) -> Any:
+    """The plain trainer's token counters, for its checkpoints; None for the sft trainer."""
+    if dataset is None:
+        return None
+    return lambda: {"tokens_served": dataset.tokens_served, "padded_served": dataset.padded_served}
 
 
 def _load(transformers: Any, base_model: str, cfg: FinetuneConfig, kwargs: dict[str, Any]) -> Any:
@@ -399,53 +438,6 @@ def _git(rootdir: Path) -> dict[str, Any]:
         return dict(git_info(rootdir))
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
-
-
-# -- what to run next ----------------------------------------------------------------------------
-def base_run(cfg: FinetuneConfig, db: Path) -> str | None:
-    """The newest complete, whole run of ``hf/<base>`` without an adapter, if any; read
-    through the public ``Results`` API (no pytest behind it)."""
-    if not db.is_file():
-        return None
-    from pytest_llmeval import Results
-    from pytest_llmeval.store.storage import StoreError
-
-    specs = {f"hf/{cfg.base_model}"}
-    if cfg.base_is_local:
-        specs.add(f"hf/{Path(cfg.base_model).resolve()}")
-    try:
-        results = Results(db)
-    except StoreError:
-        return None
-    with results:
-        for run in results.runs(limit=None, status="complete"):
-            if run.model in specs and not run.partial and not (run.params or {}).get("adapter"):
-                return run.id
-    return None
-
-
-def eval_commands(
-    cfg: FinetuneConfig, tasks: Sequence[TaskData], rootdir: Path
-) -> tuple[list[str], str | None]:
-    """The ``pytest`` command that evaluates the adapter against the base model's latest
-    complete run; without such a run, the base model's command first, and a hint."""
-    dirs = sorted({_rel(t.config.suite_path.parent, rootdir) for t in tasks})
-    target = " ".join(shlex.quote(d + "/") for d in dirs) or "evals/"
-    quant = {"4bit": " --load-in-4bit", "8bit": " --load-in-8bit"}.get(cfg.quantization.mode, "")
-    if cfg.lora is None:  # a full finetune is a model of its own
-        return [
-            f"pytest {target} --model {shlex.quote('hf/' + _rel(cfg.output_dir, rootdir))}"
-        ], None
-    base = f"pytest {target} --model {shlex.quote('hf/' + cfg.base_model)}{quant}"
-    adapter = f"--adapter {shlex.quote(_rel(cfg.output_dir, rootdir))}"
-    run_id = base_run(cfg, rootdir / ".llmeval" / "llmeval.db")
-    if run_id:
-        return [f"{base} {adapter} --llmeval-baseline={run_id}"], None
-    hint = (
-        f"no complete run of hf/{cfg.base_model} in .llmeval/llmeval.db yet: "
-        "run the base model first, then the adapter against it"
-    )
-    return [base, f"{base} {adapter} --llmeval-baseline=latest"], hint
 
 
 def _rel(path: Path, rootdir: Path) -> str:

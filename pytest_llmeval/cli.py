@@ -181,7 +181,8 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
     run = results.run(args.run)
     print(_header(run))
     for task, slices in run.metrics.items():
-        for line in summary.task_table(task, slices, run.verdicts):
+        checked = run.verdict != "not evaluated"
+        for line in summary.task_table(task, slices, run.verdicts, checked=checked):
             print(line)
         worst = summary.worst(results.samples(run.id), task, args.worst)
         if worst:

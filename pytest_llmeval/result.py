@@ -108,6 +108,7 @@ class SampleResult:
     gated: bool = False  # the suite has thresholds: a miss is statistics, not a failure
     miss: bool = False  # scored below the pass mark
     stopped: str | None = None  # the run cannot go on: "rejected" or "outage"
+    rejected: bool = False  # the server refused this request (a 4xx): a retry cannot help
 
     # -- derived ---------------------------------------------------------------------------
     @property

@@ -430,6 +430,44 @@ def test_the_servers_own_reason_reaches_the_item_summary_and_database(
     assert len(errors) == 1 and shown in errors[0] and "\n" not in errors[0]
 
 
+LLAMA_CPP_TOO_LONG = {  # llama.cpp's server (llama-cpp-python 0.3.36), verbatim
+    "error": {
+        "message": "This model's maximum context length is 1024 tokens. However, you requested "
+        "18158 tokens (18150 in the messages, 8 in the completion). Please reduce the length "
+        "of the messages or completion.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+
+
+def test_a_sample_the_server_refuses_is_input_to_fix_not_an_outage(project: EvalProject) -> None:
+    """One sample past the server's context is refused the same way on every run: exit 4 and
+    a line that says so, not exit 6 ("retry"); the table shows no PASS the gate never gave."""
+    records = project.qa_suite(8, extra=GATED)
+    script = answers(records)
+    last = list(script["replies"])[-1]
+    script["replies"][last] = {"status": 400, "body": LLAMA_CPP_TOO_LONG}
+    project.server.configure(script=script)
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        lines(
+            "llmeval NOT EVALUATED (exit 4): 1 of 8 samples were rejected by the server (error "
+            "budget: none): HTTP 400 from *: This model's maximum context length is 1024 tokens.*"
+            "; a rerun will be rejected the same way: fix those samples or the server's limits"
+        )
+    )
+    out = result.stdout.str()
+    assert "PASS" not in out and "not checked" in out
+    assert project.runs()[-1]["status"] == "errored"
+    # within the budget the refused sample is an E and the gate decides on the rest
+    result = project.run("--llmeval-max-error-rate", "0.2")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*llmeval gate PASSED: 1/1 thresholds met*"])
+
+
 # -- a trace from the first second, and resume --------------------------------------------------
 
 

@@ -49,7 +49,10 @@ def task_table(
     task: str,
     slices: Mapping[str, Mapping[str, Mapping[str, Any]]],
     verdicts: Sequence[Mapping[str, Any]],
+    checked: bool = True,
 ) -> list[str]:
+    """One task's metrics with their thresholds; ``checked=False`` (the run was not
+    evaluated) shows each threshold as "not checked" rather than a PASS the gate never gave."""
     overall = slices.get("", {})
     by_metric = {v["metric"]: v for v in verdicts if v["task"] == task}
     n = max((m["n"] for m in overall.values()), default=0)
@@ -64,12 +67,12 @@ def task_table(
                 fmt(m["value"]),
                 interval(m),
                 f"{v['op']}{v['threshold']:g}" if v else "",
-                ("PASS" if v["passed"] else "FAIL") if v else "",
+                _verdict(v, checked),
             )
         )
     for name, v in by_metric.items():
         if name not in overall:
-            rows.append((name, "-", "", f"{v['op']}{v['threshold']:g}", "FAIL"))
+            rows.append((name, "-", "", f"{v['op']}{v['threshold']:g}", _verdict(v, checked)))
     lines += _table(rows)
     slice_rows = [("slice", "n", SLICE_METRIC, "95% interval")]
     for sl, metrics in slices.items():
@@ -79,6 +82,14 @@ def task_table(
     if len(slice_rows) > 1:
         lines += _table(slice_rows)
     return lines
+
+
+def _verdict(v: Mapping[str, Any] | None, checked: bool) -> str:
+    if v is None:
+        return ""
+    if not checked:
+        return "not checked"
+    return "PASS" if v["passed"] else "FAIL"
 
 
 def render(result: Mapping[str, Any]) -> list[str]:
@@ -94,7 +105,7 @@ def render(result: Mapping[str, Any]) -> list[str]:
         lines.append(f"llmeval: {note}")
     verdicts = result.get("verdicts", [])
     for task, slices in result["metrics"].items():
-        lines += task_table(task, slices, verdicts)
+        lines += task_table(task, slices, verdicts, checked=verdict != "not evaluated")
         found = (result.get("contamination") or {}).get(task)
         if found:
             lines.append(f"  contamination vs {found['source']}: {found['summary']}")

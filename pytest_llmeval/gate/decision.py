@@ -184,6 +184,7 @@ class Facts:
     planned: int = 0  # samples the suites hold, as far as known
     errors: Mapping[str, int] = field(default_factory=dict)  # error items per task
     budget_errors: int = 0  # what the error budget counts: failed calls, raising scorers
+    rejected: int = 0  # of those, requests the server refused (a 4xx): a retry cannot help
     misses: Mapping[str, int] = field(default_factory=dict)
     gated: frozenset[str] = frozenset()
     stop: Mapping[str, Any] | None = None  # the engine's: {kind, reason, since}
@@ -271,9 +272,10 @@ def decide(
     if facts.interrupted:
         return Decision("interrupted", True, None, EXIT_INTERRUPTED, "interrupted (Ctrl-C)")
     if errored and errored > facts.max_error_rate * max(facts.samples, 1):
-        return Decision(
-            "errored", facts.partial, NOT_EVALUATED, EXIT_NOT_EVALUATED, _error_line(facts)
-        )
+        # every error a refusal: the same requests will be refused again, so this is not an
+        # outage to retry (6) but input to fix (4)
+        code = EXIT_USAGE if facts.rejected == errored else EXIT_NOT_EVALUATED
+        return Decision("errored", facts.partial, NOT_EVALUATED, code, _error_line(facts))
     if facts.exitstatus not in (EXIT_OK, EXIT_FAILED):
         return Decision("incomplete", True, None, facts.exitstatus, None)
     incomplete = facts.collect_errors or facts.crashed or facts.stopped_early
@@ -315,14 +317,18 @@ def _stop_line(facts: Facts) -> str:
     not_run = max(0, facts.planned - facts.samples)
     counts = f"{errored} of {max(facts.planned, facts.samples)} samples errored"
     if not_run:
-        counts += f" and {not_run} were not run"
+        counts += f" and {not_run} {'was' if not_run == 1 else 'were'} not run"
     return f"{counts}: {stop.get('reason')} (since {_clock(stop.get('since'))})"
 
 
 def _error_line(facts: Facts) -> str:
     errored = facts.budget_errors
     budget = f"{facts.max_error_rate:.0%}" if facts.max_error_rate else "none"
-    return (
-        f"{errored} of {facts.samples} samples errored (error budget: {budget}): "
+    what = "were rejected by the server" if facts.rejected == errored else "errored"
+    line = (
+        f"{errored} of {facts.samples} samples {what} (error budget: {budget}): "
         f"{facts.error_reason or 'see the error items'} (since {_clock(facts.errors_since)})"
     )
+    if facts.rejected == errored:
+        line += "; a rerun will be rejected the same way: fix those samples or the server's limits"
+    return line

@@ -49,6 +49,7 @@ class Recorder:
         self.misses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # error items per task
         self.budget_errors = 0
+        self.rejected = 0  # budget errors the server refused (4xx): a retry cannot help
         self.error_reasons: Counter[str] = Counter()
         self.first_error_at: float | None = None
         self.miss_messages: list[tuple[str, str, str]] = []  # (task, nodeid, message)
@@ -160,6 +161,7 @@ class Recorder:
             self.errors[result.task] += 1
         if result.budget_error and result.error:
             self.budget_errors += 1
+            self.rejected += result.rejected
             self.error_reasons[_first_line(result.error)] += 1
             self.first_error_at = self.first_error_at or time.time()
             if result.stopped and self.stop is None:

@@ -323,7 +323,8 @@ class Runner:
         """Record an error; when the run cannot go on (the server rejects the configuration,
         or is down), stop the session after this item instead of failing every sample."""
         fatal = exc.fatal if exc is not None else None
-        self._update(item, error=why[:2000], error_kind=kind, stopped=fatal)
+        rejected = exc is not None and not exc.retryable and 400 <= (exc.status or 0) < 500
+        self._update(item, error=why[:2000], error_kind=kind, stopped=fatal, rejected=rejected)
         if fatal is not None:
             item.session.shouldstop = f"llmeval: {exc}"
 

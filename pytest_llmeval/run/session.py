@@ -343,6 +343,7 @@ class EvalSession:
             planned=rec.planned(),
             errors=dict(rec.errors),
             budget_errors=rec.budget_errors,
+            rejected=rec.rejected,
             misses=dict(rec.misses),
             stop=stop,
             error_reason=rec.error_reasons.most_common(1)[0][0] if rec.error_reasons else None,

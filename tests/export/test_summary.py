@@ -59,6 +59,9 @@ def test_not_evaluated_comes_first_and_the_gate_says_so() -> None:
     )
     assert lines[1] == "llmeval: baseline latest = R0 (model openai/m)"
     assert "llmeval gate NOT EVALUATED: the thresholds were not checked" in lines
+    # the table shows no verdict the gate never gave
+    row = next(line for line in lines if line.lstrip().startswith("accuracy"))
+    assert row.rstrip().endswith("not checked") and "PASS" not in "\n".join(lines)
 
 
 def test_misses_shown_with_their_count() -> None:

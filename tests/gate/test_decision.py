@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pytest_llmeval import gate
@@ -61,6 +63,26 @@ def test_errors_beyond_the_budget_are_not_evaluated_never_a_verdict() -> None:
     )
     within = gate.decide(facts(budget_errors=3, max_error_rate=0.05), [verdict(True)])
     assert (within.verdict, within.exitstatus) == ("passed", 0)
+
+
+def test_errors_that_are_all_refusals_are_input_to_fix() -> None:
+    f = facts(budget_errors=2, rejected=2, error_reason="HTTP 400: too long", errors_since=0.0)
+    d = gate.decide(f, [verdict(True)])
+    assert (d.status, d.verdict, d.exitstatus) == ("errored", "not evaluated", 4)
+    assert d.reason is not None and d.reason.startswith(
+        "2 of 100 samples were rejected by the server (error budget: none): HTTP 400: too long"
+    )
+    assert d.reason.endswith(
+        "a rerun will be rejected the same way: fix those samples or the server's limits"
+    )
+    mixed = gate.decide(replace(f, budget_errors=3), [verdict(True)])
+    assert mixed.exitstatus == 6 and "3 of 100 samples errored" in (mixed.reason or "")
+
+
+def test_one_sample_not_run_is_singular() -> None:
+    stop = {"kind": "outage", "reason": "down", "since": None}
+    d = gate.decide(facts(stop=stop, samples=99, budget_errors=1, planned=100))
+    assert d.reason == "1 of 100 samples errored and 1 was not run: down (since the start)"
 
 
 @pytest.mark.parametrize(("kind", "code"), [("outage", 6), ("rejected", 4)])

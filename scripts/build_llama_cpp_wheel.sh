@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# llama-cpp-python for the llama.cpp column of tests/test_conformance.py, which skips without it.
+# llama-cpp-python for the llama.cpp column of tests/models/test_conformance.py, which skips without it.
 #
 #   scripts/build_llama_cpp_wheel.sh            # into the active Python (activate the venv first)
 #   PYTHON=/path/to/python scripts/build_llama_cpp_wheel.sh

@@ -9,8 +9,8 @@ candidate gated against it, renders the candidate's report with
 :func:`pytest_llmeval.export.html.write_report` and screenshots it with headless Chromium.
 The PNG is shrunk below 300 KB (it is shown in the README).
 
-``write_demo_project`` and ``screenshot`` are also used by ``tests/test_report.py`` and
-``tests/test_notebook.py``, so the picture in the docs is the page the tests check.
+``write_demo_project`` and ``screenshot`` are also used by ``tests/export/test_report.py`` and
+``tests/store/test_notebook.py``, so the picture in the docs is the page the tests check.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def test_a_model_behind_transformers_serve(
     project: EvalProject, tiny: dict[str, Path], transformers_server: Served
 ) -> None:
     """The OpenAI-compatible path against a real local server (vLLM, llama.cpp and Ollama
-    are reached the same way); tests/test_conformance.py runs one suite through every path."""
+    are reached the same way); tests/models/test_conformance.py runs one suite through every path."""
     assert transformers_server.model == str(tiny["model"])
     project.qa_suite(4)
     # the server is pinned to the path it was given: the model name is that path

@@ -33,7 +33,7 @@ from pytest_llmeval.finetune.config import ConfigError, load_config, split_path
 from pytest_llmeval.finetune.data import load_tasks, plain_prompt, row, target_text
 from pytest_llmeval.suite import build_suite
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PRESET_4090 = REPO / "finetune" / "llama-3.2-3b-4090.yaml"
 PRESET_TINY = REPO / "finetune" / "tiny-cpu.yaml"
 # 64 made-up values: the model must copy them, it cannot have memorized them

@@ -26,7 +26,7 @@ from pytest_llmeval.export.html import json_diff, write_report
 from pytest_llmeval.result import Call, SampleResult
 from pytest_llmeval.store.results import Results
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _warm_up_matplotlib() -> None:

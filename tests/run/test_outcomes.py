@@ -612,7 +612,7 @@ def test_help_works_with_the_plugin_installed(pytester: pytest.Pytester) -> None
 def test_a_plain_install_runs_the_headline_command(tmp_path: Path, llm_server: LLMServer) -> None:
     """``pip install`` the package alone (no extras) in a new virtualenv: ``-n`` and
     ``--json-report`` work, as the README's quick start shows."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"

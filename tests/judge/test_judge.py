@@ -259,7 +259,7 @@ def test_calibration_report(project: EvalProject) -> None:
 
     from evalkit import key
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     rows = [
         json.loads(x) for x in (repo / "data/qa/judge_calibration.jsonl").read_text().splitlines()
     ]

@@ -17,7 +17,7 @@ nbclient = pytest.importorskip("nbclient", reason="the notebook test needs nbcli
 for _module in ("ipykernel", "matplotlib", "pandas"):
     pytest.importorskip(_module, reason=f"the notebook test needs {_module}")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "results_analysis.ipynb"
 
 

@@ -29,7 +29,7 @@ from pytest_llmeval.judge import (
     verdict_schema,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QA = ROOT / "data" / "qa"
 CALIBRATION = QA / "judge_calibration.jsonl"
 DIMS = ("correctness", "completeness", "format_compliance")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from evalkit import EvalProject, answers, lines, qa_records, write_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _two_models(

@@ -20,7 +20,7 @@ from typing import Any
 
 from pytest_llmeval.result import COLUMNS, SampleResult
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -160,6 +160,46 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL,
         PRIMARY KEY (run_id, request_id)
     );
+    """,
+    # 6: repeats: a sample's K tries are K rows of one item, so a row is keyed by its try too
+    # (the table is rebuilt: SQLite cannot change a primary key in place).
+    """
+    CREATE TABLE results_v6 (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        nodeid TEXT NOT NULL,
+        task TEXT NOT NULL,
+        sample_id TEXT NOT NULL,
+        dataset TEXT,
+        slices TEXT NOT NULL DEFAULT '[]',
+        difficulty TEXT,
+        prompt TEXT,
+        output TEXT,
+        expected TEXT,
+        scores TEXT NOT NULL DEFAULT '{}',
+        passed INTEGER,
+        error TEXT,
+        latency_ms REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached INTEGER NOT NULL DEFAULT 0,
+        finish_reason TEXT,
+        worker TEXT,
+        created_at TEXT NOT NULL,
+        original_latency_ms REAL,
+        cache_key TEXT,
+        error_kind TEXT,
+        judged INTEGER NOT NULL DEFAULT 0,
+        judge_output TEXT,
+        judge_latency_ms REAL,
+        judge_prompt_tokens INTEGER,
+        judge_completion_tokens INTEGER,
+        repeat INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, nodeid, repeat)
+    );
+    INSERT INTO results_v6 SELECT * FROM results;
+    DROP TABLE results;
+    ALTER TABLE results_v6 RENAME TO results;
+    CREATE INDEX results_by_sample ON results (run_id, task, sample_id);
     """,
 ]
 

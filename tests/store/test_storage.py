@@ -94,3 +94,31 @@ def test_stale_running_runs_are_aborted(tmp_path: Path) -> None:
     assert store.sweep_stale(new_run_row("x")["host"]) == 2
     status = {r["id"]: r["status"] for r in store.list_runs()}
     assert status == {"dead": "aborted", "alive": "running", "silent": "aborted"}
+
+
+def test_a_version_5_database_migrates_and_keys_rows_by_their_try(tmp_path: Path) -> None:
+    """An older database keeps its rows, and a sample's tries become rows of their own."""
+    from pytest_llmeval.store.storage import MIGRATIONS
+
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:5]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 5")
+        conn.execute(
+            "INSERT INTO runs (id, started_at, status) VALUES ('r0', '2026-01-01', 'complete')"
+        )
+        conn.execute(
+            "INSERT INTO results (run_id, nodeid, task, sample_id, passed, created_at) "
+            "VALUES ('r0', 'e.yaml::q1', 'qa', 'q1', 1, '2026-01-01')"
+        )
+    store = Store(db)
+    assert [r.sample_id for r in store.results("r0")] == ["q1"]
+    tries = [
+        SampleResult(nodeid="e.yaml::q1", task="qa", sample_id="q1", passed=k != 1, repeat=k)
+        for k in range(3)
+    ]
+    store.add_results("r0", tries)
+    rows = store.results("r0")
+    assert sorted((r.repeat, r.passed) for r in rows) == [(0, True), (1, False), (2, True)]
+    store.close()

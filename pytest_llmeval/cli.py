@@ -1,10 +1,13 @@
 """The ``llmeval`` command: work with stored runs outside pytest (never imports pytest).
 
     llmeval runs [--model SUBSTR] [--status STATUS] [--verdict V] [--exit CODE] [-n N]
+    llmeval runs delete RUN...
     llmeval show RUN [--worst N]
     llmeval compare BASELINE CANDIDATE [--fail accuracy:-2%] [--alpha 0.05] [--md PATH]
     llmeval export RUN --format csv|json|prometheus [-o PATH]
     llmeval report RUN [--baseline RUN] --html PATH
+    llmeval gc --keep N [--unfinished-days D] [--dry-run]
+    llmeval cache stats|prune --older-than 30d [--model SUBSTR]|clear|explain NODEID --run RUN
 
 RUN is a run id, a unique prefix of one, or ``latest`` (the newest complete, full run).
 Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error, 6 ``compare``
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +28,7 @@ from pytest_llmeval import gate
 from pytest_llmeval.export import summary
 from pytest_llmeval.gate.baseline import ALPHA, MarginError
 from pytest_llmeval.result import SampleResult
+from pytest_llmeval.store import maintenance
 from pytest_llmeval.store.results import DEFAULT_DB, Results, Run
 from pytest_llmeval.store.storage import StoreError
 
@@ -52,6 +57,39 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("-n", "--limit", type=int, default=20)
     runs.add_argument("--full", action="store_true", help="only runs that are not partial")
     runs.add_argument("--ids", action="store_true", help="print run ids only, one per line")
+    runs_sub = runs.add_subparsers(dest="action")
+    delete = runs_sub.add_parser(
+        "delete", help="delete runs with their results; the file shrinks (VACUUM)"
+    )
+    delete.add_argument("refs", nargs="+", metavar="RUN")
+
+    gc = sub.add_parser(
+        "gc", help="delete old runs: keep the last N complete runs per model and their baselines"
+    )
+    gc.add_argument("--keep", type=int, required=True, metavar="N")
+    gc.add_argument(
+        "--unfinished-days",
+        type=float,
+        default=maintenance.UNFINISHED_DAYS,
+        metavar="D",
+        help="keep runs that did not complete for D days: they can be resumed "
+        f"(default {maintenance.UNFINISHED_DAYS:g})",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
+
+    cache = sub.add_parser("cache", help="the response cache: stats, prune, clear, explain")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    stats = cache_sub.add_parser("stats", help="entries, bytes, by model, oldest")
+    stats.add_argument("--json", action="store_true")
+    prune = cache_sub.add_parser("prune", help="delete entries older than an age")
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="30d, 12h, 2w...")
+    prune.add_argument("--model", metavar="SUBSTR", help="only entries of matching models")
+    prune.add_argument("--dry-run", action="store_true")
+    clear = cache_sub.add_parser("clear", help="delete every entry")
+    clear.add_argument("--model", metavar="SUBSTR", help="only entries of matching models")
+    why = cache_sub.add_parser("explain", help="why a run's request hit or missed the cache")
+    why.add_argument("nodeid", metavar="NODEID", help="a node id, or a unique part of one")
+    why.add_argument("--run", required=True, metavar="RUN")
 
     show = sub.add_parser("show", help="a run's metrics per task and slice, and worst samples")
     show.add_argument("run")
@@ -132,16 +170,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "compare": cmd_compare,
                 "export": cmd_export,
                 "report": cmd_report,
+                "gc": cmd_gc,
+                "cache": cmd_cache,
             }[args.command]
             return handler(results, args)
     except (StoreError, LookupError, MarginError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
         print(f"llmeval: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `llmeval ... | head` stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def cmd_runs(results: Results, args: argparse.Namespace) -> int:
     import socket
+
+    if args.action == "delete":
+        _print(maintenance.delete(results.store, args.refs))
+        return 0
 
     results.store.sweep_stale(socket.gethostname())  # a killed job's run shows as aborted
     runs = results.runs(
@@ -273,6 +320,32 @@ def cmd_report(results: Results, args: argparse.Namespace) -> int:
     note = "" if plots.available() else " (no plots: pip install 'pytest-llmeval[report]')"
     print(f"wrote {path}{note}")
     return 0
+
+
+def cmd_gc(results: Results, args: argparse.Namespace) -> int:
+    _print(maintenance.gc(results.store, args.keep, args.unfinished_days, args.dry_run))
+    return 0
+
+
+def cmd_cache(results: Results, args: argparse.Namespace) -> int:
+    store = results.store
+    if args.action == "stats":
+        stats = maintenance.cache_stats(store)
+        _print([json.dumps(stats.as_dict(), indent=2)] if args.json else stats.lines())
+    elif args.action == "prune":
+        age = maintenance.parse_age(args.older_than)
+        _print(maintenance.prune_cache(store, age, args.model, args.dry_run))
+    elif args.action == "clear":
+        _print(maintenance.prune_cache(store, None, args.model))
+    else:
+        from pytest_llmeval.store.explain import explain
+
+        _print(explain(store, args.run, args.nodeid))
+    return 0
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(lines))
 
 
 def _header(run: Run) -> str:

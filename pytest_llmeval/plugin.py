@@ -52,6 +52,9 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-cache", "llmeval_cache", "llmeval_cache",
      {"metavar": "MODE", "choices": ("auto", "on", "off", "refresh"),
       "help": "Response cache: auto (on at temperature 0, the default), on, off, refresh"}),
+    ("--llmeval-cache-ttl", "llmeval_cache_ttl", "llmeval_cache_ttl",
+     {"type": float, "metavar": "DAYS", "help": "Do not read cache entries older than DAYS "
+      "(asked again, and refreshed; default: any age)"}),
     ("--llmeval-batch-size", "llmeval_batch_size", "llmeval_batch_size",
      {"type": int, "metavar": "N", "help": "Local models: requests per generate call "
       f"(default {d.BATCH_SIZE}; 1 disables batching)"}),

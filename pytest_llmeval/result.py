@@ -43,6 +43,7 @@ class Call:
     started_at: float | None = None  # Unix seconds, when the call ran (ahead of its item)
     ended_at: float | None = None
     cache_key: str | None = None  # set when the cache should keep this answer
+    cache_parts: Mapping[str, Any] | None = None  # the key's components (cache.key_parts)
 
     @property
     def model_latency_ms(self) -> float | None:
@@ -65,6 +66,7 @@ class Call:
             started_at=meta.get("started_at"),
             ended_at=meta.get("ended_at"),
             cache_key=meta.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
+            cache_parts=meta.get("cache_parts") if len(comp.text) <= MAX_TEXT else None,
         )
 
     def response(self) -> dict[str, Any]:
@@ -145,8 +147,8 @@ class SampleResult:
         return replace(
             self,
             prompt=None,
-            model=replace(self.model, output="") if self.model else None,
-            judge=replace(self.judge, output="") if self.judge else None,
+            model=replace(self.model, output="", cache_parts=None) if self.model else None,
+            judge=replace(self.judge, output="", cache_parts=None) if self.judge else None,
             judge_cache=(),
         )
 

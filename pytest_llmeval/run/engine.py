@@ -377,12 +377,13 @@ class Engine:
                 follower(req, comp)
 
     def _with_key(self, req: Request, comp: Completion) -> Completion:
-        """Tag the answer with its cache key when the cache should keep it."""
+        """Tag the answer with its cache key (and the key's components, which the entry
+        keeps) when the cache should keep it."""
         if not cache.writes(self.cache_mode, req.params):
             return comp
-        return Completion(
-            **{**comp.__dict__, "metadata": {**comp.metadata, "cache_key": self.key(req)}}
-        )
+        parts = cache.key_parts(self.identity, req.params, req.messages)
+        meta = {**comp.metadata, "cache_key": self.key(req), "cache_parts": parts}
+        return Completion(**{**comp.__dict__, "metadata": meta})
 
     async def _get_model(self) -> Model:
         if self._model is None:

@@ -56,6 +56,7 @@ class Options:
     concurrency: int = CONCURRENCY
     window: int | None = None
     cache: str = "auto"
+    cache_ttl: float | None = None  # days; older cache entries are not read
     batch_size: int = BATCH_SIZE
     baseline: str | None = None
     margins: tuple[Margin, ...] = ()
@@ -144,6 +145,7 @@ def _read(config: pytest.Config) -> Options:
         raise ValueError(
             f"--llmeval-cache: expected one of {', '.join(cache.MODES)}, got {cache_mode!r}"
         )
+    cache_ttl = _opt(config, "llmeval_cache_ttl", "llmeval_cache_ttl")
     batch_size = _opt(config, "llmeval_batch_size", "llmeval_batch_size")
     judge = None
     judge_spec = _opt(config, "llmeval_judge_model", "llmeval_judge_model")
@@ -215,6 +217,7 @@ def _read(config: pytest.Config) -> Options:
         ),
         window=None if window is None else int(_positive(window, "--llmeval-window", int)),
         cache=cache_mode,
+        cache_ttl=None if cache_ttl is None else _positive(cache_ttl, "--llmeval-cache-ttl"),
         model=model,
         db_path=db_path,
         strict=bool(config.getoption("llmeval_strict") or config.getini("llmeval_strict")),

@@ -294,6 +294,7 @@ class Recorder:
             "strict": self.options.strict,
             "concurrency": self.options.concurrency,
             "cache": self.options.cache,
+            "cache_ttl": self.options.cache_ttl,
             "baseline": self.options.baseline,
             "max_error_rate": self.options.max_error_rate,
             # adapter, quantization, dtype: what makes this run's model differ from its base

@@ -133,7 +133,9 @@ class Runner:
             concurrency=concurrency,
             window=self.options.window,
             cache_mode=self.options.cache,
-            cache_lookup=cache.Lookup(self.options.db_path, self.options.cache),
+            cache_lookup=cache.Lookup(
+                self.options.db_path, self.options.cache, self.options.cache_ttl
+            ),
             max_retries=settings.max_retries,
             batch_size=self.options.batch_size,
             stall_timeout=self.options.stall_timeout,

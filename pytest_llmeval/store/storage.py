@@ -14,13 +14,14 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.result import COLUMNS, SampleResult
+from pytest_llmeval.store.cache import canonical
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -201,6 +202,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE results_v6 RENAME TO results;
     CREATE INDEX results_by_sample ON results (run_id, task, sample_id);
     """,
+    # 7: a cache entry keeps its key's components (model identity and params as JSON, the
+    # messages' hash, the repeat index), so a miss can be explained; older entries keep
+    # NULLs. Indexes for pruning by age and for finding an entry's nearest neighbours.
+    """
+    ALTER TABLE cache ADD COLUMN identity TEXT;
+    ALTER TABLE cache ADD COLUMN params TEXT;
+    ALTER TABLE cache ADD COLUMN messages_sha TEXT;
+    ALTER TABLE cache ADD COLUMN repeat INTEGER;
+    CREATE INDEX cache_by_created ON cache (created_at);
+    CREATE INDEX cache_by_messages ON cache (messages_sha);
+    """,
 ]
 
 RESULT_COLUMNS = ("run_id", *COLUMNS, "created_at")  # the result's own, and the row's keys
@@ -215,8 +227,16 @@ class StoreError(RuntimeError):
     """The results database cannot be opened or is from a newer version."""
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # sorts as text: stored times compare with < in SQL
+
+
 def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(TIME_FORMAT)
+
+
+def utc_ago(days: float) -> str:
+    """The stored form of the time ``days`` ago."""
+    return (datetime.now(UTC) - timedelta(days=days)).strftime(TIME_FORMAT)
 
 
 class Store:
@@ -280,7 +300,7 @@ class Store:
         row = {k: _dump(v) if k in _JSON_RUN else v for k, v in run.items()}
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._tx():
+        with self.transaction():
             self.conn.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def add_results(self, run_id: str, results: Sequence[SampleResult]) -> None:
@@ -296,7 +316,7 @@ class Store:
                 )
             )
         marks = ", ".join("?" for _ in RESULT_COLUMNS)
-        with self._tx():
+        with self.transaction():
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) VALUES ({marks})",
                 values,
@@ -310,11 +330,11 @@ class Store:
     def update_run(self, run_id: str, **fields: Any) -> None:
         row = {k: _dump(v) if k in _JSON_RUN else v for k, v in fields.items()}
         sets = ", ".join(f"{k} = ?" for k in row)
-        with self._tx():
+        with self.transaction():
             self.conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*row.values(), run_id))
 
     def save_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
-        with self._tx():
+        with self.transaction():
             self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             self.conn.executemany(
                 "INSERT INTO metrics (run_id, task, slice, metric, value, lo, hi, n, method) "
@@ -336,35 +356,50 @@ class Store:
             )
 
     def put_cache(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        """Store responses under their cache keys (a refresh overwrites)."""
+        """Store responses under their cache keys, with the key's components when the entry
+        has them (``parts``, see ``cache.key_parts``); a refresh overwrites."""
         if not entries:
             return
         now = utcnow()
-        with self._tx():
+        rows = []
+        for e in entries:
+            parts = e.get("parts") or {}
+            rows.append(
+                (
+                    e["key"],
+                    e["model"],
+                    _dump(e["response"]),
+                    e.get("latency_ms"),
+                    e.get("run_id"),
+                    now,
+                    canonical(parts["identity"]) if "identity" in parts else None,
+                    canonical(parts["params"]) if "params" in parts else None,
+                    parts.get("messages_sha"),
+                    parts.get("repeat"),
+                )
+            )
+        with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO cache (key, model, response, latency_ms, run_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e["key"],
-                        e["model"],
-                        _dump(e["response"]),
-                        e.get("latency_ms"),
-                        e.get("run_id"),
-                        now,
-                    )
-                    for e in entries
-                ],
+                "created_at, identity, params, messages_sha, repeat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
-    def get_cache(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The cached entries among ``keys`` (missing keys are absent from the result)."""
+    def get_cache(
+        self, keys: Sequence[str], max_age_days: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The cached entries among ``keys`` (missing keys are absent from the result);
+        with ``max_age_days``, older entries count as missing."""
         found: dict[str, dict[str, Any]] = {}
+        young = "" if max_age_days is None else " AND created_at >= ?"
+        since = () if max_age_days is None else (utc_ago(max_age_days),)
         for i in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
             chunk = keys[i : i + 500]
             marks = ", ".join("?" for _ in chunk)
             for row in self.conn.execute(
-                f"SELECT key, response, latency_ms FROM cache WHERE key IN ({marks})", chunk
+                f"SELECT key, response, latency_ms FROM cache WHERE key IN ({marks}){young}",
+                (*chunk, *since),
             ):
                 found[row["key"]] = {
                     "response": json.loads(row["response"]),
@@ -373,7 +408,7 @@ class Store:
         return found
 
     def heartbeat(self, run_id: str) -> None:
-        with self._tx():
+        with self.transaction():
             self.conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (utcnow(), run_id))
 
     def put_answers(self, run_id: str, entries: Sequence[Mapping[str, Any]]) -> None:
@@ -382,7 +417,7 @@ class Store:
         if not entries:
             return
         now = utcnow()
-        with self._tx():
+        with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO answers (run_id, request_id, response, latency_ms, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -404,7 +439,7 @@ class Store:
         }
 
     def delete_answers(self, run_id: str) -> None:
-        with self._tx():
+        with self.transaction():
             self.conn.execute("DELETE FROM answers WHERE run_id = ?", (run_id,))
 
     def sweep_stale(self, host: str, stale_after_s: float = STALE_AFTER_S) -> int:
@@ -429,7 +464,8 @@ class Store:
                 aborted += 1
         return aborted
 
-    def _tx(self) -> _Transaction:
+    def transaction(self) -> _Transaction:
+        """One write transaction: ``with store.transaction(): ...``."""
         return _Transaction(self.conn)
 
     # -- reads ----------------------------------------------------------------------------
@@ -593,7 +629,7 @@ def _result(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,7 +11,7 @@ import fnmatch
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,13 @@ SUITE_SCHEMA: dict[str, Any] = {
                 "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                 "stop": {"type": "array", "items": {"type": "string"}},
                 "seed": {"type": "integer"},
-                "response_format": {"enum": ["json_object", None]},
+                "response_format": {"enum": ["json_object", "json_schema", None]},
+                # the schema json_schema asks for (a JSON Schema, or OpenAI's {name,
+                # schema, strict}); without one, each sample's `schema` field
+                "json_schema": {"type": "object"},
+                "reasoning_effort": {"type": "string", "minLength": 1},
+                # any other request field, sent as it is (verbosity, service_tier...)
+                "extra_body": {"type": "object"},
             },
         },
         "scorers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
@@ -89,6 +95,7 @@ SUITE_SCHEMA: dict[str, Any] = {
 
 
 _checked: set[tuple[Any, ...]] = set()  # (dataset, needs) pairs already checked
+SAMPLE_SCHEMA = "schema"  # the sample field response_format: json_schema sends by default
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,12 @@ class Suite:
                     name, why, origin = need, f"read by scorer {info.name}", None
                 if name not in needs:
                     needs[name] = FieldNeed(name, types.get(name, (object,)), why, origin)
+        p = self.params
+        if p.response_format == "json_schema" and p.json_schema is None:
+            why = "the JSON Schema that response_format: json_schema sends"
+            needs.setdefault(
+                SAMPLE_SCHEMA, FieldNeed(SAMPLE_SCHEMA, (dict,), why, self.origin("params"))
+            )
         return list(needs.values())
 
     def metrics(self) -> frozenset[str] | None:
@@ -181,7 +194,12 @@ class Suite:
 
     @property
     def _needs_key(self) -> tuple[Any, ...]:
-        return (self.prompt, self.expected_field, tuple(i.name for i in self.scorers))
+        return (
+            self.prompt,
+            self.expected_field,
+            tuple(i.name for i in self.scorers),
+            self.params.response_format,
+        )
 
 
 @dataclass
@@ -200,6 +218,16 @@ class Case:
     def expected(self) -> Any:
         f = self.suite.expected_field
         return None if f is None else self.sample.get(f)
+
+    def params_for(self, params: GenerateParams) -> GenerateParams:
+        """The suite's resolved ``params`` for this sample: a ``json_schema`` request
+        without a schema of its own sends the sample's ``schema`` field."""
+        if params.response_format != "json_schema" or params.json_schema is not None:
+            return params
+        from pytest_llmeval.models.structured import response_schema
+
+        schema = self.sample.get(SAMPLE_SCHEMA)
+        return replace(params, json_schema=response_schema(schema) if schema else None)
 
     @cached_property
     def request_key(self) -> str:
@@ -277,10 +305,7 @@ def build_suite(
     assert prompt is not None
 
     base = task.params if task else GenerateParams()
-    params_spec = dict(spec.get("params", {}))
-    if "stop" in params_spec:
-        params_spec["stop"] = tuple(params_spec["stop"])
-    params = GenerateParams(**{**base.__dict__, **params_spec})
+    params = _params(base, spec.get("params", {}), fail)
 
     scorer_names = spec.get("scorers") or (task.scorers if task else ())
     scorers = []
@@ -327,7 +352,11 @@ def build_suite(
     # expected_answer, what the built-in QA scorers read)
     expected = spec.get("expected") or (task.expected_field if task else "expected_answer")
     origins = []
-    for key, path in (("prompt", ("prompt", "user")), ("expected", ("expected",))):
+    for key, path in (
+        ("prompt", ("prompt", "user")),
+        ("expected", ("expected",)),
+        ("params", ("params", "response_format")),
+    ):
         if key in spec:
             origins.append((key, str(fail(list(path), "")).rsplit(": ", 1)[0]))
     return Suite(
@@ -346,6 +375,45 @@ def build_suite(
         judge=judge,
         model_thresholds=by_model,
     )
+
+
+def _params(base: GenerateParams, spec: Mapping[str, Any], fail: Any) -> GenerateParams:
+    """A suite's ``params`` over its task's: the sampling fields it sets are explicit (a
+    reasoning model gets them too), pass-through fields go into ``extra``."""
+    from pytest_llmeval.models.structured import response_schema
+
+    values = {k: v for k, v in spec.items() if k not in PASS_THROUGH}
+    if "stop" in values:
+        values["stop"] = tuple(values["stop"])
+    extra = dict(spec.get("extra_body") or {})
+    for key in extra:
+        if key in RESERVED_FIELDS:
+            raise fail(["params", "extra_body", key], f"set it as params.{key}, not in extra_body")
+    if "reasoning_effort" in spec:
+        extra["reasoning_effort"] = spec["reasoning_effort"]
+    schema = values.get("json_schema")
+    if schema is not None:
+        fmt = values.setdefault("response_format", "json_schema")
+        if fmt != "json_schema":
+            raise fail(["params", "json_schema"], "needs response_format: json_schema")
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(schema.get("schema", schema))
+        except SchemaError as exc:
+            raise fail(["params", "json_schema"], f"not a JSON Schema: {exc.message}") from None
+        values["json_schema"] = response_schema(schema)
+    explicit = frozenset(k for k in ("temperature", "top_p") if k in values)
+    return replace(base, **values, extra={**base.extra, **extra}, explicit=base.explicit | explicit)
+
+
+# params keys that are not GenerateParams fields, and request fields that are set from them
+PASS_THROUGH = frozenset({"reasoning_effort", "extra_body"})
+RESERVED_FIELDS = frozenset(
+    {"model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens",
+     "stop", "seed", "response_format", "stream"}
+)  # fmt: skip
 
 
 def _unknown_keys(spec: Any, schema: Mapping[str, Any], path: list[Any], fail: Any) -> None:

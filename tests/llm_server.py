@@ -33,8 +33,22 @@ repeats) or an object ``{"content": str, "finish_reason": str, "delay_ms": float
 "status": int, "message": str, "hang": bool, "close": bool, "body": object | str}`` for
 per-prompt faults (``body``: an error status's body verbatim, another server's error shape).
 
+OpenAI's API, closely: ``reasoning_models`` (fnmatch patterns such as ``o*``, ``gpt-5*``)
+serves those models as OpenAI serves its reasoning models, with its exact 400 bodies for
+``max_tokens`` (``unsupported_parameter``: use ``max_completion_tokens``), a
+``temperature`` other than 1 (``unsupported_value``), ``top_p`` and the penalties, and an
+unknown ``reasoning_effort``; any other model then refuses ``reasoning_effort``. A
+reasoning model spends ``reasoning_tokens`` of ``max_completion_tokens`` before its reply
+(reported in ``usage.completion_tokens_details``). ``response_formats`` lists the
+``response_format`` types accepted (default all three); another is refused as OpenAI
+does for a model without it (400, ``param: response_format``) or, with
+``format_error="llama.cpp"``, as llama.cpp's server did before it took json_schema (a
+500). An accepted ``json_schema`` needs a valid ``name`` and a ``schema``, and in strict
+mode every object closed with every property required (OpenAI's 400 otherwise).
+
 Order of checks for a chat request: ``exit_after`` (the process exits at request N+1, as if
-killed) -> api key (401) -> JSON/shape (400) -> ``max_inflight`` (429) -> ``fail_first`` (500)
+killed) -> api key (401) -> JSON/shape (400) -> reasoning model parameters and
+``response_format`` (400, or llama.cpp's 500) -> ``max_inflight`` (429) -> ``fail_first`` (500)
 -> ``error_rate`` -> ``hang``/``hang_after`` (never answer, from the start or once N requests
 were answered)/``close`` -> scripted reply -> latency.
 Injected errors (everything before the scripted reply) are answered immediately; scripted
@@ -50,6 +64,7 @@ import asyncio
 import collections
 import contextlib
 import copy
+import fnmatch
 import hashlib
 import json
 import os
@@ -93,7 +108,19 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "close": False,
     "hang_after": 0,
     "exit_after": 0,
+    "reasoning_models": [],
+    "reasoning_tokens": 0,
+    "response_formats": ["text", "json_object", "json_schema"],
+    "format_error": "openai",
 }
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+FORMAT_ERRORS = ("openai", "llama.cpp")
+# What OpenAI's API refuses for a reasoning model besides max_tokens and temperature.
+_REASONING_UNSUPPORTED = (
+    "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias"
+)  # fmt: skip
+_REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", None),
@@ -220,7 +247,155 @@ def normalize_settings(updates: dict[str, Any]) -> dict[str, Any]:
             out[name] = bool(value)
         elif name == "script":
             out[name] = load_script(value)
+        elif name == "reasoning_models":
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError("reasoning_models must be a list of model name patterns")
+            out[name] = list(value)
+        elif name == "reasoning_tokens":
+            out[name] = _opt_int(value, name) or 0
+        elif name == "response_formats":
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            unknown = set(value) - set(RESPONSE_FORMATS)
+            if unknown:
+                raise ValueError(f"response_formats: unknown {sorted(unknown)}")
+            out[name] = list(value)
+        elif name == "format_error":
+            if value not in FORMAT_ERRORS:
+                raise ValueError(f"format_error must be one of {list(FORMAT_ERRORS)}")
+            out[name] = value
     return out
+
+
+def is_reasoning(model: str, patterns: list[str]) -> bool:
+    """Whether ``model`` is served as one of OpenAI's reasoning models (fnmatch patterns)."""
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
+
+
+def openai_error(message: str, param: str | None, code: str | None) -> dict[str, Any]:
+    """OpenAI's error body, exactly."""
+    return {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": param,
+            "code": code,
+        }
+    }
+
+
+def reasoning_refusal(body: dict[str, Any]) -> dict[str, Any] | None:
+    """What OpenAI's API answers (400) to a chat request a reasoning model does not take,
+    or None: max_tokens, a temperature other than 1, top_p and the penalties, an unknown
+    reasoning_effort."""
+    if "max_tokens" in body:
+        return openai_error(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        return openai_error(
+            f"Unsupported value: 'temperature' does not support {json.dumps(temperature)} "
+            "with this model. Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        )
+    for name in _REASONING_UNSUPPORTED:
+        if name in body:
+            return openai_error(
+                f"Unsupported parameter: '{name}' is not supported with this model.",
+                name,
+                "unsupported_parameter",
+            )
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in _REASONING_EFFORTS:
+        return openai_error(
+            f"Invalid value: {json.dumps(effort)}. Supported values are: 'minimal', 'low', "
+            "'medium', and 'high'.",
+            "reasoning_effort",
+            "invalid_value",
+        )
+    return None
+
+
+def format_refusal(body: dict[str, Any], accepted: list[str], style: str) -> tuple[int, Any] | None:
+    """(status, body) for a response_format this server does not take, or for a json_schema
+    OpenAI would refuse (no name or schema; in strict mode, an object that is not closed or
+    does not require every property); None when it is fine."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in accepted:
+        if style == "llama.cpp":  # its server before json_schema support: a 500
+            message = (
+                f'response_format type must be one of "text" or "json_object", but got: {kind}'
+            )
+            return 500, {"error": {"code": 500, "message": message, "type": "server_error"}}
+        return 400, openai_error(
+            f"Invalid parameter: 'response_format' of type '{kind}' is not supported with "
+            "this model.",
+            "response_format",
+            None,
+        )
+    if kind != "json_schema":
+        return None
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return 400, openai_error(
+            "Missing required parameter: 'response_format.json_schema.schema'.",
+            "response_format.json_schema.schema",
+            "missing_required_parameter",
+        )
+    name = spec.get("name")
+    if not isinstance(name, str) or not _SCHEMA_NAME.match(name):
+        return 400, openai_error(
+            "Invalid 'response_format.json_schema.name': string does not match pattern. "
+            "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "response_format.json_schema.name",
+            "invalid_value",
+        )
+    if spec.get("strict"):
+        problem = _strict_problem(spec["schema"], ())
+        if problem is not None:
+            return 400, openai_error(
+                f"Invalid schema for response_format '{name}': {problem}",
+                "response_format",
+                None,
+            )
+    return None
+
+
+def _strict_problem(schema: Any, context: tuple[str, ...]) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    where = f"In context={context!r}, "
+    props = schema.get("properties")
+    if schema.get("type") == "object" or props is not None:
+        if schema.get("additionalProperties") is not False:
+            return where + "'additionalProperties' is required to be supplied and to be false."
+        missing = [k for k in props or {} if k not in (schema.get("required") or [])]
+        if missing:
+            return (
+                where + "'required' is required to be supplied and to be an array including "
+                f"every key in properties. Missing '{missing[0]}'."
+            )
+    for key in ("minLength", "maxLength", "patternProperties", "uniqueItems"):
+        if key in schema:
+            return where + f"'{key}' is not permitted."
+    for key, sub in (props or {}).items():
+        problem = _strict_problem(sub, (*context, "properties", key))
+        if problem:
+            return problem
+    items = schema.get("items")
+    if isinstance(items, dict):
+        return _strict_problem(items, (*context, "items"))
+    return None
 
 
 def _text_of(content: Any) -> str:
@@ -467,6 +642,24 @@ class _App:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self._error(400, "'messages' must be a non-empty array", code="bad_messages")
+        if settings["reasoning_models"]:  # OpenAI's API: reasoning models and chat models
+            if is_reasoning(body["model"], settings["reasoning_models"]):
+                refusal = reasoning_refusal(body)
+            elif "reasoning_effort" in body:
+                refusal = openai_error(
+                    "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                    "reasoning_effort",
+                    "unsupported_parameter",
+                )
+            else:
+                refusal = None
+            if refusal is not None:
+                self.injected["reasoning"] += 1
+                return self._json(refusal, 400)
+        refused = format_refusal(body, settings["response_formats"], settings["format_error"])
+        if refused is not None:
+            self.injected["response_format"] += 1
+            return self._json(refused[1], refused[0])
         max_inflight = settings["max_inflight"]
         if max_inflight and self.in_flight >= max_inflight:
             self.injected["max_inflight"] += 1
@@ -535,19 +728,25 @@ class _App:
         content = last_user if reply is None else reply
 
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        reasoning = is_reasoning(model, settings["reasoning_models"])
+        # a reasoning model spends its token limit on reasoning first, then on the reply
+        thought = min(settings["reasoning_tokens"], max_tokens or 10**9) if reasoning else 0
         if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
-            content, completion_tokens, truncated = _truncate_words(content, max_tokens)
+            content, completion_tokens, truncated = _truncate_words(content, max_tokens - thought)
         else:
             completion_tokens, truncated = len(content.split()), False
+        completion_tokens += thought
         finish_reason = "length" if truncated else (finish_reason or "stop")
         prompt_tokens = sum(len(text.split()) for text in texts)
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
 
         await self._sleep(extra_delay)
         self.counter += 1
@@ -610,7 +809,7 @@ class _App:
         model: str,
         content: str,
         finish_reason: str,
-        usage: dict[str, int],
+        usage: dict[str, Any],
         include_usage: bool,
     ) -> web.StreamResponse:
         base = {
@@ -751,6 +950,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--close", action="store_true", help="drop chat connections")
     parser.add_argument("--hang-after", type=int, default=0, help="hang once N were answered")
     parser.add_argument("--exit-after", type=int, default=0, help="exit at request N+1")
+    parser.add_argument(
+        "--reasoning-models", default="", help="model patterns served as OpenAI reasoning models"
+    )
+    parser.add_argument("--reasoning-tokens", type=int, default=0)
+    parser.add_argument("--response-formats", default=",".join(RESPONSE_FORMATS))
+    parser.add_argument("--format-error", default="openai", choices=FORMAT_ERRORS)
     return parser.parse_args(argv)
 
 
@@ -774,6 +979,10 @@ def main(argv: list[str] | None = None) -> int:
                 "close": args.close,
                 "hang_after": args.hang_after,
                 "exit_after": args.exit_after,
+                "reasoning_models": args.reasoning_models,
+                "reasoning_tokens": args.reasoning_tokens,
+                "response_formats": args.response_formats,
+                "format_error": args.format_error,
             }
         )
     except (ValueError, OSError) as exc:
@@ -832,6 +1041,11 @@ class LLMServer:
         cmd += ["--seed", str(s["seed"])]
         if s["api_key"] is not None:
             cmd += ["--api-key", s["api_key"]]
+        if s["reasoning_models"]:
+            cmd += ["--reasoning-models", ",".join(s["reasoning_models"])]
+        cmd += ["--reasoning-tokens", str(s["reasoning_tokens"])]
+        cmd += ["--response-formats", ",".join(s["response_formats"])]
+        cmd += ["--format-error", s["format_error"]]
         if s["hang"]:
             cmd.append("--hang")
         if s["close"]:

@@ -422,6 +422,146 @@ def test_bad_requests_get_400(llm_server: LLMServer) -> None:
     assert llm_server.stats()["by_status"] == {400: 1}
 
 
+# ---- OpenAI's API for reasoning models, and response_format -------------------------------
+
+MAX_TOKENS_BODY = {
+    "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+    "Use 'max_completion_tokens' instead.",
+    "type": "invalid_request_error",
+    "param": "max_tokens",
+    "code": "unsupported_parameter",
+}
+TEMPERATURE_BODY = {
+    "message": "Unsupported value: 'temperature' does not support 0.0 with this model. "
+    "Only the default (1) value is supported.",
+    "type": "invalid_request_error",
+    "param": "temperature",
+    "code": "unsupported_value",
+}
+
+
+def refusal(server: LLMServer, model: str = "o4-mini", **kwargs: Any) -> openai.APIStatusError:
+    with pytest.raises(openai.APIStatusError) as caught:
+        ask(server, "hi", model=model, **kwargs)
+    return caught.value
+
+
+def test_reasoning_models_are_refused_what_openai_refuses(llm_server: LLMServer) -> None:
+    llm_server.configure(reasoning_models=["o[0-9]*", "gpt-5*"], script={"default": "ok"})
+    err = refusal(llm_server, max_tokens=10)
+    assert err.status_code == 400 and err.body == MAX_TOKENS_BODY
+    assert err.code == "unsupported_parameter" and err.param == "max_tokens"
+    err = refusal(llm_server, temperature=0.0, max_completion_tokens=10)
+    assert err.status_code == 400 and err.body == TEMPERATURE_BODY
+    assert (
+        refusal(llm_server, temperature=0.5)
+        .body["message"]
+        .startswith(  # type: ignore[index]
+            "Unsupported value: 'temperature' does not support 0.5 with this model."
+        )
+    )
+    for name, value in (("top_p", 0.9), ("presence_penalty", 0.1)):
+        body = refusal(llm_server, model="gpt-5-mini", **{name: value}).body
+        assert body == {
+            "message": f"Unsupported parameter: '{name}' is not supported with this model.",
+            "type": "invalid_request_error",
+            "param": name,
+            "code": "unsupported_parameter",
+        }
+    assert refusal(llm_server, reasoning_effort="extreme").param == "reasoning_effort"
+    # what it takes: max_completion_tokens, the default temperature, reasoning_effort
+    ok = ask(
+        llm_server, "hi", model="o3", max_completion_tokens=5, temperature=1, reasoning_effort="low"
+    )
+    assert ok.choices[0].message.content == "ok"
+    assert ok.usage is not None and ok.usage.completion_tokens_details is not None
+    assert ok.usage.completion_tokens_details.reasoning_tokens == 0
+    # a chat model next to them takes max_tokens and temperature, not reasoning_effort
+    assert ask(llm_server, "hi", model="gpt-4o-mini", max_tokens=5, temperature=0).choices
+    err = refusal(llm_server, model="gpt-4o-mini", reasoning_effort="low")
+    assert err.code == "unsupported_parameter" and err.param == "reasoning_effort"
+    assert llm_server.stats()["injected"] == {"reasoning": 7}
+
+
+def test_reasoning_tokens_come_out_of_the_completion_limit(llm_server: LLMServer) -> None:
+    llm_server.configure(
+        reasoning_models=["o*"], reasoning_tokens=3, script={"default": "a b c d e"}
+    )
+    result = ask(llm_server, "hi", model="o4-mini", max_completion_tokens=5)
+    assert result.choices[0].message.content == "a b"
+    assert result.choices[0].finish_reason == "length"
+    assert result.usage is not None and result.usage.completion_tokens == 5
+    starved = ask(llm_server, "hi", model="o4-mini", max_completion_tokens=3)
+    assert starved.choices[0].message.content == ""
+    assert starved.choices[0].finish_reason == "length"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+
+
+def schema_format(schema: Any = SCHEMA, name: str = "thing", strict: bool = True) -> Any:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": strict},
+    }
+
+
+def test_response_formats_a_server_does_not_take(llm_server: LLMServer) -> None:
+    assert ask(llm_server, "hi", response_format=schema_format()).choices
+    llm_server.configure(response_formats=["text", "json_object"])
+    err = refusal(llm_server, model="m", response_format=schema_format())
+    assert err.status_code == 400 and err.body == {
+        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+        "supported with this model.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+    assert ask(llm_server, "hi", response_format={"type": "json_object"}).choices
+    llm_server.configure(format_error="llama.cpp")
+    with client(llm_server) as c:
+        raw = c.chat.completions.with_raw_response
+        with pytest.raises(openai.InternalServerError) as caught:
+            raw.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi"}],
+                response_format=schema_format(),
+            )
+    assert caught.value.body == {
+        "code": 500,
+        "message": 'response_format type must be one of "text" or "json_object", but got: '
+        "json_schema",
+        "type": "server_error",
+    }
+    assert caught.value.response.headers.get("retry-after") is None
+
+
+def test_json_schema_requests_are_checked_as_openai_checks_them(llm_server: LLMServer) -> None:
+    open_object = {"type": "object", "properties": {"a": {"type": "string"}}}
+    err = refusal(llm_server, model="m", response_format=schema_format(open_object))
+    assert err.status_code == 400 and err.param == "response_format"
+    assert err.message.endswith(
+        "Invalid schema for response_format 'thing': In context=(), 'additionalProperties' "
+        "is required to be supplied and to be false."
+    )
+    nested = {**SCHEMA, "properties": {"a": open_object}}
+    err = refusal(llm_server, model="m", response_format=schema_format(nested))
+    assert "In context=('properties', 'a'), 'additionalProperties'" in err.message
+    missing = {**SCHEMA, "required": []}
+    err = refusal(llm_server, model="m", response_format=schema_format(missing))
+    assert "including every key in properties. Missing 'a'." in err.message
+    assert refusal(llm_server, model="m", response_format=schema_format(name="a b")).param == (
+        "response_format.json_schema.name"
+    )
+    # not strict: any schema goes
+    assert ask(llm_server, "hi", response_format=schema_format(open_object, strict=False))
+
+
 # ---- the program and the helper -----------------------------------------------------------
 
 
@@ -440,6 +580,20 @@ def test_startup_settings_and_script_file(tmp_path: Path) -> None:
         assert config["api_key"] == "key" and config["latency_ms"] == 1.0
         assert config["script"] == {"replies": {"ping": "pong"}}
     assert server.returncode is None  # stopped and released
+
+
+def test_startup_settings_for_openai_modes() -> None:
+    settings = {
+        "reasoning_models": ["o*", "gpt-5*"],
+        "reasoning_tokens": 2,
+        "response_formats": ["text"],
+        "format_error": "llama.cpp",
+    }
+    with LLMServer(**settings) as server:
+        assert {k: server.config()[k] for k in settings} == settings
+        assert refusal(server, max_tokens=3).param == "max_tokens"
+    with pytest.raises(ValueError, match="format_error must be one of"):
+        LLMServer(format_error="vllm")
 
 
 def test_program_prints_listening_and_exits_cleanly_on_sigterm() -> None:

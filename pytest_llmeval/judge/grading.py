@@ -8,6 +8,7 @@ stay invalid the item is a judge error, never a score.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from pytest_llmeval.judge import (
     parse_verdict,
     repair_messages,
 )
+from pytest_llmeval.judge.verdict import verdict_response_schema
 from pytest_llmeval.models.base import Completion, GenerateParams, ModelError
+from pytest_llmeval.models.structured import response_schema
 from pytest_llmeval.result import MAX_TEXT, Call
 from pytest_llmeval.run.engine import FollowUp, Request
 from pytest_llmeval.store import cache
@@ -74,9 +77,26 @@ def rubric_of(follow: Mapping[str, Any]) -> Rubric:
 
 
 def params(max_tokens: int, json_mode: bool) -> GenerateParams:
+    """The judge's params. In JSON mode it asks for its rubric's verdict schema
+    (``response_format: json_schema``, filled in per rubric by :func:`request`); a server
+    that refuses it gets json_object, then plain text, and says so in the summary."""
     return GenerateParams(
-        temperature=0.0, max_tokens=max_tokens, response_format="json_object" if json_mode else None
+        temperature=0.0, max_tokens=max_tokens, response_format="json_schema" if json_mode else None
     )
+
+
+def with_schema(judge_params: GenerateParams, rubric: Rubric) -> GenerateParams:
+    """``judge_params`` asking for ``rubric``'s verdict schema, when they ask for one."""
+    if judge_params.response_format != "json_schema" or judge_params.json_schema is not None:
+        return judge_params
+    key = json.dumps(rubric.as_dict(), sort_keys=True, default=str)
+    schema = _schemas.get(key)
+    if schema is None:
+        schema = _schemas[key] = response_schema(verdict_response_schema(rubric), "verdict")
+    return dataclasses.replace(judge_params, json_schema=schema)
+
+
+_schemas: dict[str, dict[str, Any]] = {}
 
 
 def request(model_request: Request, answer: str, judge_params: GenerateParams) -> Request:
@@ -86,8 +106,10 @@ def request(model_request: Request, answer: str, judge_params: GenerateParams) -
     reference = p["reference"]
     if reference is not None and not isinstance(reference, str | list | tuple):
         reference = str(reference)
+    rubric = rubric_of(p)
+    judge_params = with_schema(judge_params, rubric)
     messages = build_messages(
-        rubric_of(p),
+        rubric,
         question=p["question"],
         answer=answer,
         reference=reference,
@@ -165,6 +187,7 @@ def grade(
             graded.error = None
             return graded
         messages = repair_messages(current.messages, comp.text, verdict, rubric=rubric)
+        judge_params = current.params
         current = Request(
             f"{model_request.id}{JUDGE_SUFFIX}-repair{attempt + 1}", messages, judge_params
         )

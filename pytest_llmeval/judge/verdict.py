@@ -31,6 +31,7 @@ __all__ = [
     "Verdict",
     "normalize_key",
     "parse_verdict",
+    "verdict_response_schema",
     "verdict_schema",
 ]
 
@@ -48,6 +49,25 @@ def verdict_schema(rubric: Rubric) -> dict[str, Any]:
         "type": "object",
         "properties": props,
         "required": [_RATIONALE, *rubric.names],
+    }
+
+
+def verdict_response_schema(rubric: Rubric) -> dict[str, Any]:
+    """What the judge is asked to produce (``response_format: json_schema``): the verdict
+    closed for strict mode, so a server that enforces it cannot return anything the parser
+    would reject. Every key required and no other; each score one of the scale's integers
+    (an enum: strict mode and the grammar engines of llama.cpp, vLLM and Ollama all take
+    it); the rationale first, so a judge that decodes in order reasons before it scores."""
+    lo, hi = rubric.scale
+    props: dict[str, Any] = {_RATIONALE: {"type": "string"}}
+    for name in rubric.names:
+        props[name] = {"type": "integer", "enum": list(range(lo, hi + 1))}
+    return {
+        "title": "verdict",
+        "type": "object",
+        "properties": props,
+        "required": [_RATIONALE, *rubric.names],
+        "additionalProperties": False,
     }
 
 

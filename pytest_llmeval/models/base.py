@@ -11,18 +11,38 @@ Message = Mapping[str, str]
 
 @dataclass(frozen=True)
 class GenerateParams:
-    """Generation parameters; every field is part of the response cache key."""
+    """Generation parameters; every field that reaches the server is part of the response
+    cache key (``as_dict``).
+
+    ``response_format`` is ``"json_object"``, ``"json_schema"`` or None. With
+    ``"json_schema"``, ``json_schema`` is what OpenAI's API calls it: ``{"name", "schema",
+    "strict"}`` (see ``models.structured``); left None, the runner fills in the sample's own
+    schema. ``extra`` holds pass-through request fields (``reasoning_effort``, a suite's
+    ``extra_body``), sent as they are. ``explicit`` names the sampling fields the user set
+    (a suite's ``params``, ``--temperature``): a model that only takes its default
+    temperature still gets one the user asked for.
+    """
 
     temperature: float = 0.0
     max_tokens: int = 256
     top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    response_format: str | None = None  # "json_object" where the server supports it
+    response_format: str | None = None
+    # Not hashed (a dict), and not compared: requests that differ only in their schema
+    # still batch together on a local model, which decodes them alike.
+    json_schema: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
+        """The cache key's view: new fields only when set, so older keys stay valid."""
         d = asdict(self)
         d["stop"] = list(self.stop)
+        del d["explicit"]  # changes what is sent only through the fields it resolves
+        for name in ("json_schema", "extra"):
+            if not d[name]:
+                del d[name]
         return d
 
 
@@ -69,7 +89,15 @@ class ModelError(Exception):
 
 
 class Model(Protocol):
-    """A model behind a spec string such as ``openai/gpt-4o-mini`` or ``hf/PATH``."""
+    """A model behind a spec string such as ``openai/gpt-4o-mini`` or ``hf/PATH``.
+
+    A provider may also offer ``request_report() -> dict``: what it actually sent this
+    session, for the run's stored parameters and the summary. Keys, all optional:
+    ``sent`` (``[{"fields": {request field: value}, "requests": n}]``, the request bodies
+    without model and messages, one entry per distinct shape), ``adapted``
+    (``[{"param", "action", "reason"}]``: what the server refused and what was sent
+    instead) and ``notes`` (lines for the summary).
+    """
 
     spec: str
 

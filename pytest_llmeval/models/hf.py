@@ -8,12 +8,14 @@ in batches across items by the engine: ``agenerate_batch`` runs one left-padded
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_llmeval.models import ModelSettings
+from pytest_llmeval.models import ModelSettings, structured
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
 
 # bitsandbytes logs a harmless "kernels" notice at import and one line per 8-bit forward.
@@ -31,6 +33,7 @@ class HFModel:
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = asyncio.Lock()  # one generate at a time on one device
+        self._formats: Counter[tuple[str, bool]] = Counter()  # (format, valid) replies
 
     def identity(self) -> dict[str, Any]:
         from pytest_llmeval.models import identity
@@ -179,7 +182,36 @@ class HFModel:
                     metadata={"batch_size": len(requests)},
                 )
             )
-        return results
+        return self._checked(requests, results)
+
+    def _checked(
+        self,
+        requests: Sequence[tuple[Sequence[Message], GenerateParams]],
+        results: list[Completion],
+    ) -> list[Completion]:
+        """No constrained decoding here: a reply to a ``response_format`` request is checked
+        against it instead, in its metadata and in the session's report."""
+        out = []
+        for (_, params), comp in zip(requests, results, strict=True):
+            check = structured.check_reply(comp.text, params)
+            if check is not None:
+                self._formats[check["format"], check["valid"]] += 1
+                comp = dataclasses.replace(
+                    comp, metadata={**comp.metadata, "structured_output": check}
+                )
+            out.append(comp)
+        return out
+
+    def request_report(self) -> dict[str, Any]:
+        """What the summary and the run's parameters say about response_format."""
+        notes = []
+        for fmt in sorted({f for f, _ in self._formats}):
+            bad, good = self._formats[fmt, False], self._formats[fmt, True]
+            notes.append(
+                f"{self.spec} cannot enforce response_format {fmt} (no constrained decoding): "
+                f"checked instead, {good} of {good + bad} replies matched"
+            )
+        return {"notes": notes}
 
     async def aclose(self) -> None:
         self._model = self._tokenizer = None

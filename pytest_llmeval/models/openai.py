@@ -9,16 +9,30 @@ The API key is read by the SDK from ``OPENAI_API_KEY`` and never leaves this mod
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import openai
 
 from pytest_llmeval.models import DEFAULT_OPENAI_URL as DEFAULT_BASE_URL
-from pytest_llmeval.models import ModelSettings, effective_base_url
+from pytest_llmeval.models import ModelSettings, compat, effective_base_url, structured
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
+
+_MAX_ADAPTATIONS = 4  # fields one request may lose before its refusal stands
+_TOKEN_LIMITS = frozenset({"max_tokens", "max_completion_tokens"})
+
+
+class _Refused(Exception):
+    """An HTTP error status, carrying the ModelError it will be unless the request is
+    adapted and sent again."""
+
+    def __init__(self, error: ModelError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class OpenAIModel:
@@ -31,6 +45,16 @@ class OpenAIModel:
         self.settings = settings
         self._client: openai.AsyncOpenAI | None = None
         self._listeners: list[Callable[[int, float], None]] = []
+        # what this server refused, learned once per session (one instance per process;
+        # under xdist the controller's, which sends for every worker)
+        self._reasoning = compat.reasoning_on_openai(settings)
+        self._renamed: dict[str, str] = {}
+        self._dropped: set[str] = set()
+        self._refused_formats: set[str] = set()
+        self._adapted: list[dict[str, str]] = []
+        self._shapes: dict[str, int] = {}  # request fields (JSON) -> requests answered
+        self._checked: Counter[bool] = Counter()
+        self._starved = 0
 
     def add_status_listener(self, listener: Callable[[int, float], None]) -> None:
         """Call ``listener(status, sent_at)`` for every HTTP response, retries included.
@@ -80,20 +104,88 @@ class OpenAIModel:
             listener(response.status_code, sent)
 
     async def agenerate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        kwargs: dict[str, Any] = {
-            "model": self.name,
-            "messages": [dict(m) for m in messages],
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
-        }
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+        # A request the server refuses for a field it does not take is sent again without
+        # it (or renamed), once: what was learned holds for the rest of the session. This
+        # happens here, before the engine's health watch could count it as a rejection.
+        for _ in range(_MAX_ADAPTATIONS + 1):
+            body = self._body(messages, params)
+            try:
+                data, latency = await self._post(body)
+            except _Refused as refused:
+                if self._body(messages, params) != body:
+                    continue  # learned (here or by a concurrent request): send it again
+                raise refused.error from None
+            break
+        else:  # pragma: no cover - each adaptation removes a field, so this cannot loop
+            raise ModelError(f"{self.base_url} kept refusing the request")
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (TypeError, KeyError, IndexError, AttributeError):
+            raise ModelError(
+                f"{self.base_url} returned no usable choice: {str(data)[:200]}"
+            ) from None
+        usage = data.get("usage") or {}
+        finish = choice.get("finish_reason")
+        self._sent(body, text, finish)
+        metadata: dict[str, Any] = {}
+        check = self._check(text, params, body)
+        if check is not None:
+            metadata["structured_output"] = check
+        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+        if reasoning is not None:
+            metadata["reasoning_tokens"] = reasoning
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            latency_ms=latency,
+            model=data.get("model") or self.name,
+            metadata=metadata,
+        )
+
+    # -- the request body --------------------------------------------------------------------
+    def _body(self, messages: Sequence[Message], params: GenerateParams) -> dict[str, Any]:
+        """What is sent: the params as this server takes them, given what it refused."""
+        reasoning = self._reasoning
+        body: dict[str, Any] = {"model": self.name, "messages": [dict(m) for m in messages]}
+        # a reasoning model on OpenAI's API only takes its default temperature and top_p:
+        # left out unless the user set them
+        if not reasoning or "temperature" in params.explicit:
+            body["temperature"] = params.temperature
+        if params.top_p is not None and (not reasoning or "top_p" in params.explicit):
+            body["top_p"] = params.top_p
+        body["max_completion_tokens" if reasoning else "max_tokens"] = params.max_tokens
         if params.stop:
-            kwargs["stop"] = list(params.stop)
+            body["stop"] = list(params.stop)
         if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.response_format:
-            kwargs["response_format"] = {"type": params.response_format}
+            body["seed"] = params.seed
+        fmt = self._format(params)
+        if fmt == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": params.json_schema}
+        elif fmt:
+            body["response_format"] = {"type": fmt}
+        for name, value in params.extra.items():
+            body.setdefault(name, value)
+        for name in list(body):
+            if name in self._renamed:
+                body[self._renamed[name]] = body.pop(name)
+            elif name in self._dropped:
+                del body[name]
+        return body
+
+    def _format(self, params: GenerateParams) -> str | None:
+        """The response_format to ask for: json_schema falls back to json_object, then to
+        none, on a server that refused it."""
+        fmt = params.response_format
+        if fmt == "json_schema" and params.json_schema is None:
+            fmt = "json_object"  # nothing to send as the schema (a direct call)
+        while fmt is not None and fmt in self._refused_formats:
+            fmt = "json_object" if fmt == "json_schema" else None
+        return fmt
+
+    async def _post(self, body: dict[str, Any]) -> tuple[Any, float]:
         start = time.perf_counter()
         try:
             # The SDK's documented low-level call: its auth, transport, timeouts and error
@@ -101,15 +193,19 @@ class OpenAIModel:
             # model of the reply, which cost more CPU than the HTTP call itself (profiled:
             # ~60% of the client's time at 0 ms server latency).
             data: Any = await self._get_client().post(
-                "/chat/completions", body=kwargs, cast_to=object
+                "/chat/completions", body=body, cast_to=object
             )
         except openai.APIStatusError as exc:
             status = exc.status_code
-            raise ModelError(
-                f"HTTP {status} from {self.base_url}: {_message(exc)}",
-                retryable=status in (408, 409, 429) or status >= 500,
-                retry_after=retry_after(exc.response.headers),
-                status=status,
+            reason = _message(exc)
+            self._learn(body, status, exc.code, exc.param, reason)
+            raise _Refused(
+                ModelError(
+                    f"HTTP {status} from {self.base_url}: {reason}",
+                    retryable=status in (408, 409, 429) or status >= 500,
+                    retry_after=retry_after(exc.response.headers),
+                    status=status,
+                )
             ) from None
         except openai.APITimeoutError as exc:
             # The aiohttp transport reports a refused connection as a connect timeout, so
@@ -132,23 +228,99 @@ class OpenAIModel:
             ) from None
         except openai.OpenAIError as exc:
             raise ModelError(f"{type(exc).__name__}: {exc}") from None
-        latency = (time.perf_counter() - start) * 1000.0
-        try:
-            choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (TypeError, KeyError, IndexError, AttributeError):
-            raise ModelError(
-                f"{self.base_url} returned no usable choice: {str(data)[:200]}"
-            ) from None
-        usage = data.get("usage") or {}
-        return Completion(
-            text=text,
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            latency_ms=latency,
-            model=data.get("model") or self.name,
-        )
+        return data, (time.perf_counter() - start) * 1000.0
+
+    # -- adapting to the server, and what was sent ---------------------------------------
+    def _learn(
+        self, body: dict[str, Any], status: int, code: str | None, param: str | None, reason: str
+    ) -> None:
+        """Remember a field this server refuses, so the request can go again without it."""
+        refused = compat.refused_param(code, param, reason) if 400 <= status < 500 else None
+        if refused is not None:
+            name, kind = refused
+            if name not in body or name not in compat.ADAPTABLE:
+                return
+            if kind == "value" and name in _TOKEN_LIMITS:
+                return  # a limit it finds too large: the user's to fix, not to drop
+            new = compat.replacement(name, reason) if kind == "parameter" else None
+            if new is not None and new not in body and new not in self._renamed:
+                self._renamed[name] = new
+                action = f"sent {new} instead"
+            else:
+                self._dropped.add(name)
+                action = "left it out (the model's default applies)"
+            self._adapt(name, action, reason)
+            return
+        fmt = body.get("response_format")
+        sent = fmt.get("type") if isinstance(fmt, dict) else None
+        if (
+            sent in structured.FORMATS
+            and sent not in self._refused_formats
+            and compat.refuses_format(sent, status, code, param, reason)
+        ):
+            self._refused_formats.add(sent)
+            weaker = "json_object" if sent == "json_schema" else None
+            while weaker in self._refused_formats:
+                weaker = None
+            action = (
+                f"asked for {weaker} instead; replies are checked against the schema"
+                if weaker
+                else "left it out; replies are checked as JSON"
+            )
+            self._adapt(f"response_format {sent}", action, reason)
+
+    def _adapt(self, param: str, action: str, reason: str) -> None:
+        if not any(a["param"] == param for a in self._adapted):
+            self._adapted.append({"param": param, "action": action, "reason": reason})
+
+    def _sent(self, body: dict[str, Any], text: str, finish: str | None) -> None:
+        key = json.dumps(compat.public_fields(body), sort_keys=True, default=str)
+        self._shapes[key] = self._shapes.get(key, 0) + 1
+        if finish == "length" and not text.strip():
+            self._starved += 1
+
+    def _check(self, text: str, params: GenerateParams, body: dict[str, Any]) -> Any:
+        """A reply to a weaker format than asked for is checked against what was asked."""
+        fmt = body.get("response_format")
+        sent = fmt.get("type") if isinstance(fmt, dict) else None
+        if params.response_format is None or sent == params.response_format:
+            return None
+        check = structured.check_reply(text, params)
+        if check is not None:
+            self._checked[check["valid"]] += 1
+        return check
+
+    def request_report(self) -> dict[str, Any]:
+        """What this session sent, what the server refused and what went instead."""
+        notes = []
+        if self._reasoning and self._shapes:
+            notes.append(
+                f"{self.name} is a reasoning model: sent max_completion_tokens, and no "
+                "temperature or top_p unless a suite or --temperature set one (it samples "
+                "at its default, 1)"
+            )
+        for a in self._adapted:
+            notes.append(
+                f"{self.base_url} refused {a['param']} for {self.name} ({a['reason']}): "
+                f"{a['action']} for the rest of the session"
+            )
+        if self._checked[False]:
+            total = self._checked[False] + self._checked[True]
+            notes.append(
+                f"{self._checked[False]} of {total} replies from {self.name} did not match "
+                "the requested format (the server could not enforce it)"
+            )
+        if self._starved:
+            notes.append(
+                f"{self._starved} replies from {self.name} ran out of tokens before any text "
+                "(finish_reason length): a reasoning model spends the token limit on its "
+                "reasoning too; raise --max-tokens or set reasoning_effort in the suite's params"
+            )
+        return {
+            "sent": [{"fields": json.loads(k), "requests": n} for k, n in self._shapes.items()],
+            "adapted": list(self._adapted),
+            "notes": notes,
+        }
 
     async def aclose(self) -> None:
         if self._client is not None:

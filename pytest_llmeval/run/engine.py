@@ -201,6 +201,11 @@ class Engine:
         loop.close()
         self._loop = self._thread = None
 
+    def request_report(self) -> dict[str, Any] | None:
+        """What the model says it sent this session (see ``Model``), if it says."""
+        report = getattr(self._model, "request_report", None)
+        return dict(report()) if callable(report) else None
+
     def summary(self) -> dict[str, Any]:
         out = asdict(self.stats)
         out.update(

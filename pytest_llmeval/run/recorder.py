@@ -268,6 +268,7 @@ class Recorder:
             suites=sorted(self.suite_info),
             datasets=self.dataset_hashes(),
             baseline=(result.get("baseline") or {}).get("baseline_label"),
+            **self.sent_params(result.get("requests")),
             comparison=result["baseline"],
         )
         if result["status"] == "complete":
@@ -300,6 +301,15 @@ class Recorder:
             # adapter, quantization, dtype: what makes this run's model differ from its base
             **(m.options if m else {}),
         }
+
+    def sent_params(self, requests: dict[str, Any] | None) -> dict[str, Any]:
+        """The run's parameters with what was actually sent, by role (model, judge): each
+        distinct request's fields, and what the server refused and what went instead."""
+        if not requests:
+            return {}
+        sent = {role: r.get("sent", []) for role, r in requests.items()}
+        adapted = {role: r["adapted"] for role, r in requests.items() if r.get("adapted")}
+        return {"params": {**self.run_params(), "sent": sent, "adapted": adapted}}
 
     def dataset_hashes(self) -> dict[str, str]:
         out = {}

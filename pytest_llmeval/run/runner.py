@@ -21,7 +21,7 @@ from pytest_llmeval import contamination, models
 from pytest_llmeval.export import summary
 from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.judge.scorer import VERDICT
-from pytest_llmeval.models import ModelSettings, create_model
+from pytest_llmeval.models import ModelSettings, compat, create_model
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.result import (
     JUDGE,
@@ -154,7 +154,8 @@ class Runner:
 
     @property
     def judge_params(self) -> GenerateParams:
-        return judging.params(self.options.judge_max_tokens, self.options.judge_json)
+        params = judging.params(self.options.judge_max_tokens, self.options.judge_json)
+        return compat.effective_params(self.options.judge, params)
 
     def _remote_engine(self) -> RemoteEngine | None:
         """On an xdist worker: the controller's engine, if this worker can reach it."""
@@ -209,6 +210,16 @@ class Runner:
             raise pytest.UsageError(NO_MODEL)
         return self.options.model
 
+    def request_reports(self) -> dict[str, dict[str, Any]]:
+        """By role (model, judge): what each model was actually sent, and what its server
+        made it change (this process's engines: the controller's, under xdist)."""
+        out = {}
+        for role, engine in (("model", self._engine), ("judge", self._judge_engine)):
+            report = engine.request_report() if isinstance(engine, Engine) else None
+            if report:
+                out[role] = report
+        return out
+
     def close(self) -> None:
         for engine in (self._engine, self._judge_engine):
             if engine is not None:
@@ -223,15 +234,21 @@ class Runner:
             overrides: dict[str, Any] = {}
             if self.options.temperature is not None:
                 overrides["temperature"] = self.options.temperature
+                overrides["explicit"] = suite.params.explicit | {"temperature"}
             if self.options.max_tokens is not None:
                 overrides["max_tokens"] = self.options.max_tokens
             params = GenerateParams(**{**suite.params.__dict__, **overrides})
+            # what the model really decodes with (a reasoning model: its own temperature)
+            params = compat.effective_params(self.options.model, params)
             self._params[id(suite)] = params
         return params
 
     def request(self, item: pytest.Item, case: Case) -> Request:
         return Request(
-            item.nodeid, case.messages, self.params_for(case.suite), judging.follow_up(case)
+            item.nodeid,
+            case.messages,
+            case.params_for(self.params_for(case.suite)),
+            judging.follow_up(case),
         )
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -271,7 +288,9 @@ class Runner:
     def generate(self, messages: list[Message], params: GenerateParams) -> Completion:
         """A direct, blocking model call (the ``model`` fixture)."""
         try:
-            return self.engine.generate(messages, params)
+            return self.engine.generate(
+                messages, compat.effective_params(self.options.model, params)
+            )
         except ModelError as exc:
             raise ModelFailure(f"model error: {exc}") from None
 

@@ -366,6 +366,8 @@ class EvalSession:
             self.options.fail_underpowered,
         )
         decision, verdicts, unchecked = findings.decision, findings.verdicts, findings.unchecked
+        requests = self.runner.request_reports()  # what was sent, and what the server refused
+        self.notes += [n for r in requests.values() for n in r.get("notes", ())]
         self.result = {
             "run_id": self.run_id,
             "status": decision.status,
@@ -385,6 +387,7 @@ class EvalSession:
             "baseline": comparison.as_dict() if comparison is not None else None,
             "contamination": self.runner.contamination,
             "notes": list(self.notes),
+            "requests": requests,
             "miss_details": self._shown_misses(),
         }
         rec.save(self.result)

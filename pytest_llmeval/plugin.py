@@ -80,6 +80,16 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "suite"}),
     ("--llmeval-seed", "llmeval_seed", "llmeval_seed",
      {"type": int, "metavar": "N", "help": "Seed for --llmeval-limit (default 0)"}),
+    ("--llmeval-repeats", "llmeval_repeats", "llmeval_repeats",
+     {"type": int, "metavar": "K", "help": "Run every sample K times (beats a suite's "
+      "'repeats'; ini: the default for suites without one)"}),
+    ("--llmeval-repeat-pass", "llmeval_repeat_pass", "llmeval_repeat_pass",
+     {"metavar": "majority|all", "choices": d.REPEAT_PASS,
+      "help": "With repeats, a sample's item passes on a majority of its tries (default) or "
+      "on all"}),
+    ("--llmeval-repeat-items", "llmeval_repeat_items", None,
+     {"action": "store_true", "default": False,
+      "help": "With repeats, one item per try (SAMPLE@rK) instead of one per sample"}),
     ("--llmeval-baseline", "llmeval_baseline", "llmeval_baseline",
      {"metavar": "RUN", "help": "Gate against a stored complete run: a run id, a unique "
       "prefix, or latest"}),
@@ -163,8 +173,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "llmeval(dataset, task, prompt=None, params=None, scorers=None, pass_on=None, "
-        "thresholds=None, name=None, expected=None): run the test once per sample of an eval "
-        "dataset",
+        "thresholds=None, name=None, expected=None, repeats=None): run the test once per sample "
+        "of an eval dataset",
     )
     config.stash[options_key] = read_options(config)
 

@@ -106,6 +106,7 @@ class SampleResult:
     worker: str = "main"
     # what the controller needs besides the row itself
     suite_size: int = 0
+    tries: int = 1  # tries per sample in this run (--llmeval-repeats)
     thresholds: Mapping[str, str] = field(default_factory=dict)
     gated: bool = False  # the suite has thresholds: a miss is statistics, not a failure
     miss: bool = False  # scored below the pass mark

@@ -42,6 +42,7 @@ SUITE_SCHEMA: dict[str, Any] = {
         "dataset": {"type": "string", "minLength": 1},
         "description": {"type": "string"},
         "expected": {"type": "string", "minLength": 1},
+        "repeats": {"type": "integer", "minimum": 1},
         "prompt": {
             "type": "object",
             "required": ["user"],
@@ -122,6 +123,7 @@ class Suite:
     # where the suite file asked for what (key path -> "file:line: field 'key'"), so a
     # field no sample has is blamed on the suite's typo, not on the data
     origins: tuple[tuple[str, str], ...] = ()
+    repeats: int | None = None  # tries per sample (None: --llmeval-repeats / ini / 1)
 
     def origin(self, key: str) -> str | None:
         return dict(self.origins).get(key)
@@ -209,6 +211,12 @@ class Case:
     suite: Suite
     sample: Sample
     suite_size: int
+    tries: tuple[int, ...] = (0,)  # the repeat indexes this item runs
+    one_try_per_item: bool = False  # --llmeval-repeat-items
+
+    @property
+    def item_name(self) -> str:
+        return f"{self.sample.id}@r{self.tries[0]}" if self.one_try_per_item else self.sample.id
 
     @cached_property
     def messages(self) -> list[dict[str, str]]:
@@ -374,6 +382,7 @@ def build_suite(
         source=where,
         judge=judge,
         model_thresholds=by_model,
+        repeats=spec.get("repeats"),
     )
 
 

@@ -103,7 +103,7 @@ thresholds:
             ("thresholds:", "threshholds:"),
             "evals/eval_sentiment.yaml:8: field 'threshholds': unknown key (did you mean "
             "'thresholds'? known: dataset, description, expected, judge, model_thresholds, "
-            "name, params, pass_on, prompt, scorers, task, thresholds)",
+            "name, params, pass_on, prompt, repeats, scorers, task, thresholds)",
         ),
         (
             ("'>=0.7'", ">=0.7"),

@@ -42,7 +42,17 @@ def interval(m: Mapping[str, Any]) -> str:
 
 def ordered(metrics: Mapping[str, Any]) -> list[str]:
     first = [m for m in LEADING if m in metrics]
-    return first + sorted(m for m in metrics if m not in first)
+    # repeats: pass@k, pass^k (by k) and flip_rate right after accuracy
+    tries = sorted((m for m in metrics if m[:5] in ("pass@", "pass^")), key=_by_k)
+    tries += ["flip_rate"] if "flip_rate" in metrics else []
+    first[1:1] = tries if first[:1] == ["accuracy"] else []
+    rest = tries if first[:1] != ["accuracy"] else []
+    return first + rest + sorted(m for m in metrics if m not in first and m not in rest)
+
+
+def _by_k(metric: str) -> tuple[str, int]:
+    kind, k = metric[:5], metric[5:]
+    return kind, int(k) if k.isdigit() else 0
 
 
 def task_table(
@@ -55,7 +65,10 @@ def task_table(
     evaluated) shows each threshold as "not checked" rather than a PASS the gate never gave."""
     overall = slices.get("", {})
     by_metric = {v["metric"]: v for v in verdicts if v["task"] == task}
-    n = max((m["n"] for m in overall.values()), default=0)
+    # samples: accuracy's n (with repeats, errors and latencies count tries)
+    n = (overall.get("accuracy") or {}).get("n") or max(
+        (m["n"] for m in overall.values()), default=0
+    )
     lines = [f"{task}  (n={n})"]
     rows = [("metric", "value", "95% interval", "threshold", "verdict")]
     for name in ordered(overall):

@@ -45,17 +45,18 @@ OK = "ok"
 ACCURACY = "accuracy"
 ERROR_RATE = "error_rate"  # per sample: 1 if the model call failed; compared over all pairs
 LATENCY = "latency_ms"  # per sample: the row's (original) latency
-_HIGHER_IS_WORSE = frozenset({ERROR_RATE, "invalid_judge_rate"})
+_HIGHER_IS_WORSE = frozenset({ERROR_RATE, "invalid_judge_rate", "flip_rate"})
 _RESERVED = frozenset({ACCURACY, ERROR_RATE})  # scorer metrics aggregate.py also skips
 
 _SPEC = re.compile(
-    r"^\s*(?:(?P<task>[A-Za-z0-9_\-]+)\.)?(?P<metric>[A-Za-z0-9_]+)\s*:\s*"
+    r"^\s*(?:(?P<task>[A-Za-z0-9_\-]+)\.)?(?P<metric>[A-Za-z0-9_@^]+)\s*:\s*"
     r"(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%?)\s*$"
 )
 
 
 def higher_is_worse(metric: str) -> bool:
-    """Latencies (``*_ms``), ``error_rate`` and ``invalid_judge_rate``: a rise is the regression."""
+    """Latencies (``*_ms``), ``error_rate``, ``invalid_judge_rate`` and ``flip_rate``: a rise
+    is the regression."""
     return metric.endswith("_ms") or metric in _HIGHER_IS_WORSE
 
 
@@ -329,11 +330,38 @@ def compare(
     )
 
 
-def _index(rows: Iterable[SampleResult]) -> dict[str, dict[str, SampleResult]]:
-    out: dict[str, dict[str, SampleResult]] = defaultdict(dict)
+@dataclass(frozen=True)
+class _Sample:
+    """One sample of one run, over its tries (one, or K with repeats): the unit the
+    comparison pairs on."""
+
+    error: bool  # no try could be evaluated
+    errors: float  # the share of its tries that errored
+    values: dict[str, float]  # each metric's mean over the tries that were evaluated
+
+
+def _index(rows: Iterable[SampleResult]) -> dict[str, dict[str, _Sample]]:
+    tries: dict[tuple[str, str], dict[tuple[str, int], SampleResult]] = defaultdict(dict)
     for row in rows:
-        out[row.task][row.sample_id] = row  # a later duplicate wins
+        tries[row.task, row.sample_id][row.nodeid, row.repeat] = row  # a later duplicate wins
+    out: dict[str, dict[str, _Sample]] = defaultdict(dict)
+    for (task, sample_id), by_try in tries.items():
+        out[task][sample_id] = _sample(list(by_try.values()))
     return out
+
+
+def _sample(rows: list[SampleResult]) -> _Sample:
+    ok = [r for r in rows if not r.error]
+    errors = (len(rows) - len(ok)) / len(rows)
+    if len(rows) == 1:
+        return _Sample(not ok, errors, _values(ok[0]) if ok else {})
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for r in ok:
+        for metric, value in _values(r).items():
+            sums[metric] += value
+            counts[metric] += 1
+    return _Sample(not ok, errors, {m: total / counts[m] for m, total in sums.items()})
 
 
 def _values(row: SampleResult) -> dict[str, float]:
@@ -363,8 +391,8 @@ def _values(row: SampleResult) -> dict[str, float]:
 
 def _compare_task(
     task: str,
-    b_rows: Mapping[str, SampleResult],
-    c_rows: Mapping[str, SampleResult],
+    b_rows: Mapping[str, _Sample],
+    c_rows: Mapping[str, _Sample],
     margins: Mapping[str, Margin],
     alpha: float,
     power: float,
@@ -374,8 +402,8 @@ def _compare_task(
 ) -> TaskComparison:
     common = sorted(set(b_rows) & set(c_rows))
     clean = [i for i in common if not b_rows[i].error and not c_rows[i].error]
-    b_vals = {i: _values(b_rows[i]) for i in clean}
-    c_vals = {i: _values(c_rows[i]) for i in clean}
+    b_vals = {i: b_rows[i].values for i in clean}
+    c_vals = {i: c_rows[i].values for i in clean}
     present = {m for i in clean for m in b_vals[i].keys() & c_vals[i].keys()} - {LATENCY}
     notes: list[str] = []
     if not b_rows or not c_rows:
@@ -385,8 +413,8 @@ def _compare_task(
     for metric in margins if common else ():
         if metric == ERROR_RATE:
             ids = common
-            bv = [1.0 if b_rows[i].error else 0.0 for i in ids]
-            cv = [1.0 if c_rows[i].error else 0.0 for i in ids]
+            bv = [b_rows[i].errors for i in ids]
+            cv = [c_rows[i].errors for i in ids]
         else:
             ids = [i for i in clean if metric in b_vals[i] and metric in c_vals[i]]
             bv = [b_vals[i][metric] for i in ids]
@@ -421,8 +449,9 @@ def _compare_task(
     flips: dict[bool, list[str]] = {True: [], False: []}
     for i in clean:
         bp, cp = b_vals[i].get(ACCURACY), c_vals[i].get(ACCURACY)
-        if bp is not None and cp is not None and bp != cp:
-            flips[bp == 1.0].append(i)
+        # a flip: the sample's majority verdict changed (with one try, its verdict)
+        if bp is not None and cp is not None and (bp > 0.5) != (cp > 0.5):
+            flips[bp > 0.5].append(i)
     order = sorted(results, key=lambda m: (m != ACCURACY, m))
     return TaskComparison(
         task=task,

@@ -68,7 +68,7 @@ class Threshold:
     @classmethod
     def parse_qualified(cls, text: str, source: str = "") -> Threshold:
         """Parse ``task.metric>=0.85`` as given on the command line or in ini."""
-        m = re.match(r"^\s*([A-Za-z0-9_\-]+)\.([A-Za-z0-9_]+)\s*(.+)$", text)
+        m = re.match(r"^\s*([A-Za-z0-9_\-]+)\.([A-Za-z0-9_@^]+)\s*(.+)$", text)
         if not m:
             raise ThresholdError(
                 f"{source or 'threshold'}: cannot parse {text!r} "

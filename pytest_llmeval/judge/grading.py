@@ -116,7 +116,9 @@ def request(model_request: Request, answer: str, judge_params: GenerateParams) -
         context=p.get("context"),
         facts=p["facts"],
     )
-    return Request(model_request.id + JUDGE_SUFFIX, messages, judge_params)
+    return Request(
+        model_request.id + JUDGE_SUFFIX, messages, judge_params, repeat=model_request.repeat
+    )
 
 
 @dataclass
@@ -189,7 +191,10 @@ def grade(
         messages = repair_messages(current.messages, comp.text, verdict, rubric=rubric)
         judge_params = current.params
         current = Request(
-            f"{model_request.id}{JUDGE_SUFFIX}-repair{attempt + 1}", messages, judge_params
+            f"{model_request.id}{JUDGE_SUFFIX}-repair{attempt + 1}",
+            messages,
+            judge_params,
+            repeat=model_request.repeat,
         )
         graded.error = (
             f"judge error: invalid verdict after {attempt + 1} attempts: {verdict.reason}"

@@ -52,17 +52,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except DatasetError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
     cases = _cases(config, suite)
-    metafunc.parametrize("sample", cases, ids=[c.sample.id for c in cases], indirect=True)
+    metafunc.parametrize("sample", cases, ids=[c.item_name for c in cases], indirect=True)
 
 
 def _cases(config: pytest.Config, suite: Suite) -> list[Case]:
+    """One case per sample; with repeats, its K tries in one case, or one case per try
+    (``--llmeval-repeat-items``: items named ``SAMPLE@rK``)."""
     config.stash.setdefault(suites_key, {})[suite.name] = suite
     options = config.stash[options_key]
     try:
         samples = suite.samples(options.limit, options.seed)
     except DatasetError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
-    return [Case(suite, s, len(samples)) for s in samples]
+    k = options.repeats_for(suite.repeats)
+    if k == 1:
+        return [Case(suite, s, len(samples)) for s in samples]
+    if options.repeat_items:
+        return [Case(suite, s, len(samples), (r,), True) for s in samples for r in range(k)]
+    return [Case(suite, s, len(samples), tuple(range(k))) for s in samples]
 
 
 # -- switching the run on: only when eval items were collected --------------------------------
@@ -175,7 +182,7 @@ class EvalFile(pytest.File):
         # One MarkDecorator per file: building one per item is measurably slow at 100k items.
         mark = pytest.mark.llmeval(task=suite.name)
         for case in cases:
-            item = EvalItem.from_parent(self, name=case.sample.id, case=case)
+            item = EvalItem.from_parent(self, name=case.item_name, case=case)
             item.add_marker(mark)
             item.extra_keyword_matches.add(suite.name)
             yield item
@@ -192,7 +199,11 @@ class EvalItem(pytest.Item):
         self.config.stash[session_key].runner.completion_for(self)
 
     def runtest(self) -> None:
-        miss = self.config.stash[session_key].runner.score_item(self)
+        runner = self.config.stash[session_key].runner
+        if len(self.stash[case_key].tries) > 1:
+            runner.run_tries(self, None)
+            return
+        miss = runner.score_item(self)
         if miss is not None:
             raise miss
 

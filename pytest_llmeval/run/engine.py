@@ -43,12 +43,20 @@ class FollowUp:
 
 @dataclass(frozen=True)
 class Request:
-    """One item's generation request; ``id`` is the item's node id."""
+    """One generation request: ``id`` is the item's node id (``NODEID#K`` for a sample's
+    try K > 0, see ``request_id``), ``repeat`` the try's index in the cache key."""
 
     id: str
     messages: Sequence[Message]
     params: GenerateParams
     follow: FollowUp | None = field(default=None, compare=False)
+    repeat: int = 0
+
+
+def request_id(nodeid: str, repeat: int) -> str:
+    """A try's request id: derivable from a stored row (node id, repeat) alone, so a resumed
+    run finds its answers whichever way its tries were split into items."""
+    return nodeid if repeat == 0 else f"{nodeid}#{repeat}"
 
 
 @dataclass
@@ -187,7 +195,7 @@ class Engine:
         return self._submit(self._direct(messages, params)).result()
 
     def key(self, request: Request) -> str:
-        return cache.cache_key(self.identity, request.params, request.messages)
+        return cache.cache_key(self.identity, request.params, request.messages, request.repeat)
 
     def close(self) -> None:
         """Cancel what is still queued or running, then stop the loop."""
@@ -386,7 +394,7 @@ class Engine:
         keeps) when the cache should keep it."""
         if not cache.writes(self.cache_mode, req.params):
             return comp
-        parts = cache.key_parts(self.identity, req.params, req.messages)
+        parts = cache.key_parts(self.identity, req.params, req.messages, req.repeat)
         meta = {**comp.metadata, "cache_key": self.key(req), "cache_parts": parts}
         return Completion(**{**comp.__dict__, "metadata": meta})
 

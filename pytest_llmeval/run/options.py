@@ -40,6 +40,7 @@ STALL_TIMEOUT_S = 120.0
 SHOW_MISSES = 3
 DEFAULT_MODEL = EMBEDDED_DEFAULT
 SUITE_GLOB = "eval_*.yaml"
+REPEAT_PASS = ("majority", "all")  # the first is the default
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,14 @@ class Options:
     show_misses: int | None = SHOW_MISSES  # per task; None: all
     # tasks named by project thresholds (pyproject, ini, command line): their suites are gated
     project_tasks: frozenset[str] = frozenset()
+    repeats_cli: int | None = None  # --llmeval-repeats: beats a suite's own `repeats`
+    repeats_ini: int | None = None  # ini llmeval_repeats: for suites without one
+    repeat_pass: str = REPEAT_PASS[0]
+    repeat_items: bool = False
+
+    def repeats_for(self, suite_repeats: int | None) -> int:
+        """Tries per sample: the command line, else the suite's key, else ini, else 1."""
+        return self.repeats_cli or suite_repeats or self.repeats_ini or 1
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -175,7 +184,18 @@ def _read(config: pytest.Config) -> Options:
     show_misses = None if show.lower() == "all" else _nonneg(show, "--llmeval-show-misses")
     stall = _opt(config, "llmeval_stall_timeout", "llmeval_stall_timeout")
     project = tuple(project_thresholds(config))
+    repeats_cli = config.getoption("llmeval_repeats")
+    repeats_ini = config.getini("llmeval_repeats") or None
+    repeat_pass = _opt(config, "llmeval_repeat_pass", "llmeval_repeat_pass") or REPEAT_PASS[0]
+    if repeat_pass not in REPEAT_PASS:
+        raise ValueError(f"llmeval_repeat_pass: expected majority or all, got {repeat_pass!r}")
     return Options(
+        repeats_cli=None
+        if repeats_cli is None
+        else _positive(repeats_cli, "--llmeval-repeats", int),
+        repeats_ini=None if repeats_ini is None else _positive(repeats_ini, "llmeval_repeats", int),
+        repeat_pass=repeat_pass,
+        repeat_items=bool(config.getoption("llmeval_repeat_items")),
         max_error_rate=_rate(
             _opt(config, "llmeval_max_error_rate", "llmeval_max_error_rate"),
             "--llmeval-max-error-rate",

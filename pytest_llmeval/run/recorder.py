@@ -21,8 +21,10 @@ from typing import Any
 from pytest_llmeval import __version__
 from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.gate import aggregate
+from pytest_llmeval.judge.grading import JUDGE_SUFFIX
 from pytest_llmeval.models.base import Completion
 from pytest_llmeval.result import Call, SampleResult
+from pytest_llmeval.run.engine import request_id
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.store import cache
 from pytest_llmeval.store.storage import HEARTBEAT_S, Store, git_info, new_run_row, utcnow
@@ -43,8 +45,9 @@ class Recorder:
         self.resume = resume
         self.started_at = utcnow()
         self.store: Store | None = None
-        self.rows: dict[str, SampleResult] = {}  # nodeid -> result (its texts left out)
-        self.previous: dict[str, SampleResult] = {}  # a resumed run's results
+        # (nodeid, repeat) -> result, its texts left out; and a resumed run's results
+        self.rows: dict[tuple[str, int], SampleResult] = {}
+        self.previous: dict[tuple[str, int], SampleResult] = {}
         self.suite_info: dict[str, dict[str, Any]] = {}
         self.misses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # error items per task
@@ -154,7 +157,12 @@ class Recorder:
         self.start()
         info = self.suite_info.setdefault(
             result.task,
-            {"size": result.suite_size, "thresholds": result.thresholds, "dataset": result.dataset},
+            {
+                "size": result.suite_size,
+                "thresholds": result.thresholds,
+                "dataset": result.dataset,
+                "tries": result.tries,
+            },
         )
         info["size"] = max(info["size"], result.suite_size)
         if result.eval_error:
@@ -166,7 +174,7 @@ class Recorder:
             self.first_error_at = self.first_error_at or time.time()
             if result.stopped and self.stop is None:
                 self.stop = {"kind": result.stopped, "reason": _first_line(result.error)}
-        self.rows[result.nodeid] = result.slim()
+        self.rows[result.nodeid, result.repeat] = result.slim()
         self._buffer.append(result)
         if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_SECONDS:
             self.flush()
@@ -205,25 +213,26 @@ class Recorder:
             store.close()
         model: dict[str, Completion] = {}
         judge: dict[str, Completion] = {}
-        for request_id, a in answers.items():
-            target = judge if "::judge" in request_id else model
-            target[request_id] = _completion(a["response"], a["latency_ms"])
+        for rid, a in answers.items():
+            target = judge if JUDGE_SUFFIX in rid else model
+            target[rid] = _completion(a["response"], a["latency_ms"])
         for r in stored:
             if r.error or r.passed is None or r.model is None:
                 continue  # errored or unscored: asked again
-            self.previous[r.nodeid] = r.slim()
+            self.previous[r.nodeid, r.repeat] = r.slim()
             m = r.model
-            model[r.nodeid] = _completion(
+            rid = request_id(r.nodeid, r.repeat)
+            model[rid] = _completion(
                 m.response(), m.original_latency_ms or m.latency_ms, cached=m.cached
             )
             if r.judge is not None:
-                judge[r.nodeid + "::judge"] = _completion(r.judge.response(), r.judge.latency_ms)
+                judge[rid + JUDGE_SUFFIX] = _completion(r.judge.response(), r.judge.latency_ms)
         return model, judge
 
     # -- at the end --------------------------------------------------------------------------
     def all_rows(self) -> list[SampleResult]:
         """This session's results, and a resumed run's earlier ones that were not redone."""
-        earlier = [r for nodeid, r in self.previous.items() if nodeid not in self.rows]
+        earlier = [r for key, r in self.previous.items() if key not in self.rows]
         return earlier + list(self.rows.values())
 
     def metrics(self, contamination: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
@@ -237,14 +246,15 @@ class Recorder:
         return metrics
 
     def partial(self) -> bool:
-        counts = Counter(r.task for r in self.all_rows())
+        counts = Counter(task for task, _ in {(r.task, r.sample_id) for r in self.all_rows()})
         return (
             any(counts[t] < info["size"] for t, info in self.suite_info.items())
             or self.options.limit is not None
         )
 
     def planned(self) -> int:
-        return sum(info["size"] for info in self.suite_info.values())
+        """Rows the suites' samples make: one per try."""
+        return sum(info["size"] * info["tries"] for info in self.suite_info.values())
 
     def save(self, result: dict[str, Any]) -> None:
         """Store the finished run: metrics, verdicts, status; answers that every row now

@@ -33,9 +33,15 @@ from pytest_llmeval.result import (
     SampleResult,
 )
 from pytest_llmeval.run.broker import Broker, RemoteEngine
-from pytest_llmeval.run.engine import Engine, Request
+from pytest_llmeval.run.engine import Engine, Request, request_id
 from pytest_llmeval.run.options import Options
-from pytest_llmeval.run.outcomes import JudgeFailure, ModelFailure, SampleMiss, ScorerFailure
+from pytest_llmeval.run.outcomes import (
+    EvalError,
+    JudgeFailure,
+    ModelFailure,
+    SampleMiss,
+    ScorerFailure,
+)
 from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case, Suite
 
@@ -43,6 +49,8 @@ case_key = pytest.StashKey[Case]()
 result_key = pytest.StashKey[SampleResult]()
 scores_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 completion_key = pytest.StashKey[Completion]()
+repeat_key = pytest.StashKey[int]()  # the try an item with repeats is running
+tries_key = pytest.StashKey[list[SampleResult]]()  # its finished tries
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
@@ -243,12 +251,16 @@ class Runner:
             self._params[id(suite)] = params
         return params
 
-    def request(self, item: pytest.Item, case: Case) -> Request:
+    def request(self, item: pytest.Item, case: Case, repeat: int | None = None) -> Request:
+        """The request of the item's current try (or of try ``repeat``)."""
+        if repeat is None:
+            repeat = item.stash.get(repeat_key, case.tries[0])
         return Request(
-            item.nodeid,
+            request_id(item.nodeid, repeat),
             case.messages,
             case.params_for(self.params_for(case.suite)),
             judging.follow_up(case),
+            repeat=repeat,
         )
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -261,7 +273,8 @@ class Runner:
             # A marked test that never asks for `completion` must not cost a request.
             names = getattr(item, "fixturenames", None)
             if names is None or "completion" in names:
-                planned.append(self.request(item, item.stash[case_key]))
+                case = item.stash[case_key]
+                planned += [self.request(item, case, r) for r in case.tries]
         if planned:
             self.engine.plan(planned)
 
@@ -367,10 +380,12 @@ class Runner:
                 prompt=json.dumps(case.messages, ensure_ascii=False)[:MAX_TEXT],
                 expected=_text(case.expected),
                 suite_size=case.suite_size,
+                tries=self.options.repeats_for(case.suite.repeats),
                 thresholds={t.metric: str(t) for t in thresholds},
                 # a miss in a gated suite is statistics, not a failure: the gate decides
                 gated=bool(thresholds) or case.suite.name in self.options.project_tasks,
                 worker=self.workerinput.get("workerid", "main"),
+                repeat=item.stash.get(repeat_key, case.tries[0]),
             )
             item.stash[result_key] = found
             item.stash[scores_key] = {}
@@ -440,6 +455,68 @@ class Runner:
         if not failing:
             return None
         return SampleMiss(summary.miss_message(case, self.final_result(item), failing))
+
+    # -- repeats: one item, K tries -----------------------------------------------------------
+    def run_tries(self, item: pytest.Item, body: Callable[[Completion], None] | None) -> None:
+        """Run each of the item's tries (its completion, the test body if any, its scorers)
+        and raise the sample's outcome: the first error of any try (E), else the first
+        exception of the body, else a miss unless a majority (or all, with
+        ``--llmeval-repeat-pass all``) of the tries passed. Every try is kept as a row."""
+        case = item.stash[case_key]
+        tries: list[SampleResult] = []
+        outcomes: list[BaseException | None] = []
+        for i, repeat in enumerate(case.tries):
+            if i:  # the first try's completion may already exist (fetched in setup)
+                if result_key in item.stash:
+                    del item.stash[result_key]
+                if completion_key in item.stash:
+                    del item.stash[completion_key]
+            item.stash[repeat_key] = repeat
+            outcome: BaseException | None = None
+            try:
+                comp = self.completion_for(item)
+                if body is not None:
+                    body(comp)
+            except (EvalError, SampleMiss) as exc:
+                outcome = exc
+            except Exception as exc:  # the test body's own failure: still score the answer
+                outcome = exc
+                self.score_item(item)
+            if outcome is None:
+                outcome = self.score_item(item)
+            done = self.final_result(item) or self.result(item)
+            tries.append(done.with_(miss=isinstance(outcome, SampleMiss)))
+            outcomes.append(outcome)
+            if done.stopped:
+                break  # the run cannot go on: no point asking for the other tries
+        item.stash[tries_key] = tries
+        passed = sum(1 for t in tries if t.passed)
+        needed = len(tries) if self.options.repeat_pass == "all" else len(tries) // 2 + 1
+        first = tries[0]
+        failure: BaseException | None = next(
+            (o for o in outcomes if isinstance(o, EvalError)), None
+        )
+        failure = failure or next(
+            (o for o in outcomes if o is not None and not isinstance(o, SampleMiss)), None
+        )
+        errored = next((t for t in tries if t.error), None)
+        item.stash[result_key] = first.with_(
+            passed=None if errored else passed >= needed,
+            error=errored.error if errored else None,
+            error_kind=errored.error_kind if errored else None,
+            stopped=errored.stopped if errored else None,
+            rejected=errored.rejected if errored else False,
+        )
+        item.stash[scores_key] = {k: dict(v) for k, v in first.scores.items()}
+        if failure is not None:
+            raise failure
+        if passed < needed:
+            missed = next(o for o in outcomes if isinstance(o, SampleMiss))
+            rule = "all" if self.options.repeat_pass == "all" else "a majority"
+            head, _, rest = str(missed).partition("\n")
+            raise SampleMiss(
+                f"{head} in {len(tries) - passed} of {len(tries)} tries (passes on {rule})\n{rest}"
+            )
 
 
 def _text(value: Any) -> str | None:

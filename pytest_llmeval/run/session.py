@@ -9,6 +9,7 @@ summary.
 
 from __future__ import annotations
 
+import inspect
 import secrets
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -21,15 +22,24 @@ from pytest_llmeval import gate
 from pytest_llmeval.export import summary
 from pytest_llmeval.export.comparison import to_markdown
 from pytest_llmeval.export.outputs import Outputs
+from pytest_llmeval.gate import aggregate
 from pytest_llmeval.gate import thresholds as th
 from pytest_llmeval.gate.baseline import REGRESSION, Comparison, compare
 from pytest_llmeval.models import SpecError
+from pytest_llmeval.models.base import Completion
 from pytest_llmeval.result import TEST, SampleResult
 from pytest_llmeval.run import previous
 from pytest_llmeval.run.options import Options, check_models
 from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
 from pytest_llmeval.run.recorder import Recorder
-from pytest_llmeval.run.runner import NO_MODEL, Runner, case_key, completion_key, result_key
+from pytest_llmeval.run.runner import (
+    NO_MODEL,
+    Runner,
+    case_key,
+    completion_key,
+    result_key,
+    tries_key,
+)
 from pytest_llmeval.store.results import Results, Run
 from pytest_llmeval.suite import Suite
 
@@ -147,6 +157,15 @@ class EvalSession:
         """Every suite collected in this process, before deselection."""
         return self.config.stash.get(suites_key, {})
 
+    def _producible(self, suite: Suite) -> frozenset[str] | None:
+        """The suite's metrics; with repeats, also pass@k, pass^k and flip_rate."""
+        names = suite.metrics()
+        k = self.options.repeats_for(suite.repeats)
+        if names is None or k == 1:
+            return names
+        ks = aggregate.pass_ks(k)
+        return names | {"flip_rate"} | {f"pass{c}{j}" for j in ks for c in "@^"}
+
     def check_collected(self, items: list[pytest.Item]) -> None:
         """What the selected items need (a model, a judge), and that every threshold and
         margin names something that exists: usage errors before any request."""
@@ -161,7 +180,7 @@ class EvalSession:
     def _unknown_names(self) -> str | None:
         """A threshold or margin naming a suite or metric that cannot exist is a usage
         error now, before any request: the gate must never pass what it did not check."""
-        producible = {name: suite.metrics() for name, suite in self.suites.items()}
+        producible = {name: self._producible(suite) for name, suite in self.suites.items()}
         own = [t for s in self.suites.values() for t in s.thresholds_for(self.model_spec)]
         errors, notes = gate.check_names(
             [*own, *self.options.thresholds], self.options.margins, producible
@@ -205,6 +224,8 @@ class EvalSession:
         """Score a marked test after its body: a miss fails the item."""
         if not isinstance(item, pytest.Function) or case_key not in item.stash:
             return (yield)
+        if len(item.stash[case_key].tries) > 1:
+            return (yield)  # pytest_pyfunc_call runs and scores each try
         try:
             result = yield
         except BaseException:
@@ -214,6 +235,24 @@ class EvalSession:
         if miss is not None:
             raise miss
         return result
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """A marked test with repeats: its body runs once per try, each with that try's
+        completion (the ``completion`` argument), and the tries decide the outcome."""
+        case = pyfuncitem.stash.get(case_key, None)
+        if case is None or len(case.tries) == 1:
+            return None
+        params = inspect.signature(pyfuncitem.obj).parameters
+        args = {name: pyfuncitem.funcargs[name] for name in params if name in pyfuncitem.funcargs}
+
+        def body(comp: Completion) -> None:
+            if "completion" in args:
+                args["completion"] = comp
+            pyfuncitem.obj(**args)
+
+        self.runner.run_tries(pyfuncitem, body)
+        return True
 
     @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
     def pytest_runtest_makereport_one_line(
@@ -267,6 +306,9 @@ class EvalSession:
         result = result.with_(miss=bool(call.excinfo and call.excinfo.errisinstance(SampleMiss)))
         # Only JSON primitives survive xdist's transport: a result rides as a plain dict.
         report.llmeval = result.as_dict()  # type: ignore[attr-defined]
+        tries = item.stash.get(tries_key, None)
+        if tries is not None:  # repeats: the rows are the tries; `llmeval` is their verdict
+            report.llmeval_tries = [t.as_dict() for t in tries]  # type: ignore[attr-defined]
         return report
 
     @pytest.hookimpl(tryfirst=True)
@@ -297,12 +339,14 @@ class EvalSession:
             if result is not None and self._shown_as_missed(result):
                 # shown in the summary: a miss that is no failure has no FAILURES entry
                 self.recorder.missed(result.task, report.nodeid, str(report.longrepr))
-        if result is not None:
-            changed = self.config.hook.pytest_llmeval_result(config=self.config, result=result)
-            result = changed if changed is not None else result
-            self.recorder.add(result)
+        if result is None:
+            return
+        for row in _tries_of(report) or [result]:
+            changed = self.config.hook.pytest_llmeval_result(config=self.config, result=row)
+            row = changed if changed is not None else row
+            self.recorder.add(row)
             if self.outputs is not None:
-                self.outputs.sample(result)
+                self.outputs.sample(row)
 
     # -- the end -------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -540,6 +584,10 @@ def rendezvous_key_of(config: pytest.Config) -> Path | None:
 def _result_of(report: pytest.TestReport) -> SampleResult | None:
     data = getattr(report, "llmeval", None)
     return None if data is None else SampleResult.from_dict(data)
+
+
+def _tries_of(report: pytest.TestReport) -> list[SampleResult]:
+    return [SampleResult.from_dict(d) for d in getattr(report, "llmeval_tries", None) or ()]
 
 
 def _host() -> str:

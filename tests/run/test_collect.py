@@ -81,7 +81,7 @@ def test_malformed_data_is_one_line_collection_error(
             "task: qa\ndataset: data/qa.jsonl\nscorer: [qa_f1]\n",
             "evals/eval_qa.yaml:3: field 'scorer': unknown key (did you mean 'scorers'? known: "
             "dataset, description, expected, judge, model_thresholds, name, params, pass_on, "
-            "prompt, scorers, task, thresholds)",
+            "prompt, repeats, scorers, task, thresholds)",
         ),
         (
             "task: poetry\ndataset: data/qa.jsonl\n",

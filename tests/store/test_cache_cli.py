@@ -96,6 +96,17 @@ def test_explain_names_the_model_identity_and_the_messages(project: EvalProject)
     assert "params differ" not in out and "model identity differs" not in out
 
 
+def test_explain_names_the_repeat(project: EvalProject) -> None:
+    project.qa_suite(2)
+    project.run().assert_outcomes(passed=2)
+    project.run("--llmeval-repeats", "2")
+    out = ok(project, "cache", "explain", "q001", "--run", run_ids(project)[-1])
+    first, second = out.split("\n\n")
+    assert "(try 0)" in first and "hit: answered from the cache" in first
+    assert "(try 1)" in second and "missed the cache" in second
+    assert "repeat differs: 1 here, 0 in the entry" in second
+
+
 def test_explain_says_why_a_request_was_not_cached(project: EvalProject) -> None:
     project.qa_suite(2)
     project.run("--temperature", "0.7")

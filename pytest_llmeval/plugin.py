@@ -72,6 +72,10 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       "fp32 on CPU)"}),
     ("--llmeval-revision", "llmeval_revision", "llmeval_revision",
      {"metavar": "REV", "help": "Local models: hub revision (branch, tag or commit)"}),
+    ("--llmeval-trust-remote-code", "llmeval_trust_remote_code", None,
+     {"action": "store_true", "default": False,
+      "help": "Local models: run the modeling code a model ships (transformers' "
+      "trust_remote_code); only for a model you trust"}),
     ("--llmeval-db", "llmeval_db", "llmeval_db",
      {"metavar": "PATH", "help": f"Results database (default {DEFAULT_DB} under the "
       "rootdir)"}),
@@ -153,6 +157,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_thresholds", "Thresholds, one TASK.METRIC>=X per line", type="linelist")
     parser.addini("llmeval_fail", "Baseline margins, one METRIC:MARGIN per line", type="linelist")
     parser.addini("llmeval_strict", "Default --llmeval-strict", type="bool", default=False)
+    parser.addini("llmeval_trust_remote_code", "Default --llmeval-trust-remote-code",
+                  type="bool", default=False)
     parser.addini("llmeval_default_model", "Model when no --model is given (empty: require one)",
                   default=d.DEFAULT_MODEL)
     parser.addini("llmeval_suite_glob", "File name pattern of declarative suites",

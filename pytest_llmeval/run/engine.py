@@ -357,6 +357,11 @@ class Engine:
                 continue
             self.health.answered()
             for r, comp in zip(batch, done, strict=True):
+                if isinstance(comp, ModelError):  # this request alone failed (out of memory)
+                    self.stats.errors += 1
+                    if not futures[r.id].done():
+                        futures[r.id].set_exception(comp)
+                    continue
                 if not futures[r.id].done():
                     keyed = self._with_key(r, _timed(comp, started))
                     futures[r.id].set_result(keyed)

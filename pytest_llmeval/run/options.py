@@ -25,8 +25,7 @@ from pytest_llmeval.models import (
     TIMEOUT_S,
     ModelSettings,
     SpecError,
-    check_settings,
-    parse_spec,
+    split_spec,
 )
 from pytest_llmeval.store import cache
 from pytest_llmeval.store.results import DEFAULT_DB
@@ -110,7 +109,7 @@ def _read(config: pytest.Config) -> Options:
         default_model = spec is not None
     model = None
     if spec:
-        parse_spec(spec)
+        split_spec(spec)  # its provider is checked once eval items exist (check_models)
         timeout = _opt(config, "llmeval_timeout", "llmeval_timeout")
         retries = _opt(config, "llmeval_max_retries", "llmeval_max_retries")
         local = {
@@ -119,6 +118,10 @@ def _read(config: pytest.Config) -> Options:
             "adapter": _opt(config, "llmeval_adapter", "llmeval_adapter"),
             "dtype": _opt(config, "llmeval_dtype", "llmeval_dtype"),
             "revision": _opt(config, "llmeval_revision", "llmeval_revision"),
+            "trust_remote_code": bool(
+                config.getoption("llmeval_trust_remote_code")
+                or config.getini("llmeval_trust_remote_code")
+            ),
         }
         if local["dtype"] not in (None, *DTYPES):
             raise ValueError(f"llmeval_dtype: unknown dtype {local['dtype']!r}")
@@ -159,7 +162,7 @@ def _read(config: pytest.Config) -> Options:
     judge = None
     judge_spec = _opt(config, "llmeval_judge_model", "llmeval_judge_model")
     if judge_spec:
-        parse_spec(judge_spec, "--judge-model")
+        split_spec(judge_spec, "--judge-model")
         judge = ModelSettings(
             spec=judge_spec,
             base_url=_opt(config, "llmeval_judge_base_url", "llmeval_judge_base_url"),
@@ -250,13 +253,17 @@ def _read(config: pytest.Config) -> Options:
     )
 
 
-def check_models(options: Options) -> None:
-    """What would fail on every sample (a missing key, extra or model directory): checked
-    once eval items are known to exist, so unrelated test runs never pay for it."""
+def check_models(options: Options, config: pytest.Config) -> None:
+    """What would fail on every sample (an unknown provider, a missing key, extra or model
+    directory): checked once eval items are known to exist, so unrelated test runs never
+    pay for it. From then on, providers' notices go to the terminal."""
+    from pytest_llmeval.run import providers
+
+    providers.route_notices(config)
     if options.model is not None:
-        check_settings(options.model)
+        providers.check(config, options.model)
     if options.judge is not None:
-        check_settings(options.judge, flag="--judge-model", url_flag="--judge-base-url")
+        providers.check(config, options.judge, "--judge-model", "--judge-base-url")
 
 
 def default_spec(config: pytest.Config) -> str | None:

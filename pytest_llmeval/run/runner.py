@@ -21,7 +21,7 @@ from pytest_llmeval import contamination, models
 from pytest_llmeval.export import summary
 from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.judge.scorer import VERDICT
-from pytest_llmeval.models import ModelSettings, compat, create_model
+from pytest_llmeval.models import ModelSettings, compat
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.result import (
     JUDGE,
@@ -32,6 +32,7 @@ from pytest_llmeval.result import (
     Call,
     SampleResult,
 )
+from pytest_llmeval.run import providers
 from pytest_llmeval.run.broker import Broker, RemoteEngine
 from pytest_llmeval.run.engine import Engine, Request, request_id
 from pytest_llmeval.run.options import Options
@@ -119,7 +120,7 @@ class Runner:
                 settings = self.options.judge
                 identity = {**models.identity(settings), "role": "judge"}
                 self._judge_engine = self._new_engine(
-                    lambda: create_model(settings),
+                    lambda: providers.build(self.config, settings, "--judge-model"),
                     lambda: identity,
                     model.concurrency,
                     settings,
@@ -205,9 +206,7 @@ class Runner:
         return engine
 
     def _make_model(self) -> Model:
-        settings = self.require_model()
-        model = self.config.hook.pytest_llmeval_make_model(config=self.config, settings=settings)
-        return model if model is not None else create_model(settings)
+        return providers.build(self.config, self.require_model())
 
     @property
     def model_spec(self) -> str | None:

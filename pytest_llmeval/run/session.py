@@ -114,7 +114,7 @@ class EvalSession:
             return found
         options = config.stash[options_key]
         try:
-            check_models(options)
+            check_models(options, config)
         except SpecError as exc:
             raise pytest.UsageError(str(exc)) from None
         session = cls(config, options)

@@ -140,7 +140,15 @@ class SampleResult:
         return getattr(self, which) or Call()
 
     def with_(self, **changes: Any) -> SampleResult:
-        return replace(self, **changes)
+        """A copy with ``changes`` (``dataclasses.replace``, without its per-field
+        bookkeeping: several calls per sample on the controller's hot path)."""
+        unknown = changes.keys() - _RESULT_FIELD_SET
+        if unknown:
+            raise TypeError(f"SampleResult has no field(s) {sorted(unknown)}")
+        new = object.__new__(SampleResult)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     def slim(self) -> SampleResult:
         """Without the long texts (prompt, outputs): what the controller keeps in memory
@@ -272,6 +280,7 @@ class SampleResult:
 
 COLUMNS = tuple(SampleResult(nodeid="", task="", sample_id="").columns())  # the table's
 _RESULT_FIELDS = tuple(SampleResult.__dataclass_fields__)
+_RESULT_FIELD_SET = frozenset(_RESULT_FIELDS)
 _CALL_FIELDS = tuple(Call.__dataclass_fields__)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from pytest_llmeval import __version__
 
@@ -102,9 +104,15 @@ class ChatClient:
             total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
         )
         ssl_context = _ssl_context() if self.url.startswith("https:") else None
+        # HTTP(S)_PROXY and NO_PROXY, as the SDK's client, looked up once: aiohttp's
+        # trust_env looks up the proxy and ~/.netrc on a worker thread for every request
+        # (two thread hand-offs each), and a netrc entry would clash with the bearer key.
+        self._proxy: Any = None
+        self._proxy_auth: Any = None
+        with contextlib.suppress(LookupError):
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self.url))
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=1000, ssl=ssl_context or True),
-            trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as the SDK's client
             json_serialize=json.dumps,
         )
 
@@ -119,6 +127,8 @@ class ChatClient:
                 headers=self._headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
             ) as response:
                 raw = await response.read()
                 status = response.status

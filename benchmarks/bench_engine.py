@@ -616,7 +616,7 @@ def targets_table(verdicts: list[dict[str, Any]]) -> str:
         "target",
         "before",
         "after",
-        "before/after",
+        "better by",
         "verdict",
         "after: measured",
     )
@@ -799,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ],
             "targets": verdicts,
         }
-        Path(args.json).write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
     return 0 if all(r.ok for r in results) else 1
 
 

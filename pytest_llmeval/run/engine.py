@@ -174,6 +174,8 @@ class Engine:
         self._claimed: deque[str] = deque()
         self._settle_lock = threading.Lock()
         self._settle_pending = False
+        self._generate_batch: Callable[..., Any] | None = None  # a local model's batch call
+        self._block_tasks: set[asyncio.Task[None]] = set()
 
     # -- public, called from pytest's thread ----------------------------------------------
     @property
@@ -358,7 +360,13 @@ class Engine:
                 model = await self._get_model()
                 generate_batch = getattr(model, "agenerate_batch", None)
                 if generate_batch is not None and self.batch_size > 1:
-                    await self._dispatch_batches(generate_batch)
+                    self._generate_batch = generate_batch
+                    block = self._take_block()
+                    if block:
+                        await self._run_block(generate_batch, block)
+                        continue
+                    self._wake.clear()
+                    await self._wake.wait()
                     continue
                 while self._queue and len(self._unclaimed) < self.window:
                     req = self._queue.popleft()
@@ -367,24 +375,44 @@ class Engine:
             self._wake.clear()
             await self._wake.wait()
 
-    async def _dispatch_batches(self, generate_batch: Callable[..., Any]) -> None:
-        """Local models: run the next block of the plan (up to the window) as batches.
+    def _take_block(self, claimed: Request | None = None) -> list[Request]:
+        """Local models: the next block of the plan to generate, in whole batches.
+
+        A block waits until the window has room for a full batch (a few claims freeing a
+        slot or two would otherwise start batches of one or two, which is where batching's
+        gain went), except at the plan's tail and for an item that is already waiting on
+        its request (``claimed``): that block runs at once, up to and including it.
+        """
+        size = max(1, min(self.batch_size, self.window))
+        room = self.window - len(self._unclaimed)
+        if claimed is not None:
+            at = next((i for i, r in enumerate(self._queue) if r.id == claimed.id), None)
+            if at is None:
+                return []
+            want = max(at + 1, size)
+        elif len(self._queue) <= room:
+            want = len(self._queue)  # the tail (or a plan that fits the window)
+        else:
+            want = (room // size) * size
+        block: list[Request] = []
+        while self._queue and len(block) < want:
+            req = self._queue.popleft()
+            if req.id not in self._tasks:
+                block.append(req)
+        loop = asyncio.get_running_loop()
+        for req in block:
+            self._tasks[req.id] = loop.create_future()
+            self._unclaimed.add(req.id)
+        return block
+
+    async def _run_block(self, generate_batch: Callable[..., Any], block: list[Request]) -> None:
+        """Run a block as batches.
 
         The block is sorted by prompt length so each batch pads little, and batches run one
         at a time (one device), the one holding the earliest planned request first so the
         running item never waits for later ones.
         """
-        block: list[Request] = []
-        room = self.window - len(self._unclaimed)
-        while self._queue and len(block) < room:
-            req = self._queue.popleft()
-            if req.id not in self._tasks:
-                block.append(req)
-        loop = asyncio.get_running_loop()
-        futures: dict[str, asyncio.Future[Completion]] = {}
-        for req in block:
-            futures[req.id] = self._tasks[req.id] = loop.create_future()
-            self._unclaimed.add(req.id)
+        futures = {req.id: self._tasks[req.id] for req in block}
         for batch in make_batches(block, self.batch_size):
             self.stats.batches += 1
             self.stats.model_calls += len(batch)
@@ -469,7 +497,19 @@ class Engine:
                 self._done(req, replayed)
                 return replayed
             self.stats.cold += 1
-            fut = self._start(req, priority=True)
+            block = self._take_block(req) if self._generate_batch is not None else []
+            if block:  # batching: its block now, not a batch of one
+                generate_batch = self._generate_batch
+                assert generate_batch is not None
+                task = asyncio.get_running_loop().create_task(
+                    self._run_block(generate_batch, block)
+                )
+                task.add_done_callback(_retrieved)
+                self._block_tasks.add(task)
+                task.add_done_callback(self._block_tasks.discard)
+                fut = self._tasks[req.id]
+            else:
+                fut = self._start(req, priority=True)
         elif req.id in self._unclaimed:
             self.stats.prefetched += 1
         try:
@@ -580,6 +620,9 @@ class Engine:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for block in list(self._block_tasks):
+            block.cancel()
+        await asyncio.gather(*self._block_tasks, return_exceptions=True)
         for background in (self._dispatcher, self._watchdog):
             if background is not None:
                 background.cancel()

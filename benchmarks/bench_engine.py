@@ -735,13 +735,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--scenarios", type=group_list, default=list(GROUPS), help=f"groups: {','.join(GROUPS)}"
     )
     p.add_argument("--quick", action="store_true", help="smoke run: N=200, fewer scenarios")
-    p.add_argument("--target-xdist-ratio", type=float, default=1.0, help="(c) threshold (1.0)")
-    p.add_argument(
-        "--target-overhead-ms",
-        type=float,
-        default=5.0,
-        help="(e) threshold, ms/sample (5.0: the per-sample budget that 200 samples/s allows)",
-    )
     p.add_argument(
         "--before",
         type=Path,
@@ -772,6 +765,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.workers = args.workers or [4]
         args.plain_workers = args.plain_workers if args.plain_workers is not None else []
         args.baseline_n = args.baseline_n or 50
+        args.collect_n = min(args.collect_n, 10_000)
     args.n = args.n or 1000
     args.concurrency = args.concurrency or [8, 32, 64]
     args.workers = args.workers or [4, 8]

@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from typing import Any
 
 from evalkit import EvalProject
 
@@ -34,15 +35,32 @@ def test_the_cli_never_imports_pytest() -> None:
 
 
 def test_an_api_model_run_never_imports_torch(project: EvalProject) -> None:
+    """Nor the openai SDK: requests go out on its wire format through aiohttp (importing
+    the SDK alone was about half of a short run's wall time)."""
     project.qa_suite(3)
     project.pytester.makeconftest("""
         import sys
         def pytest_unconfigure(config):
             open("modules.txt", "w").write(" ".join(
-                m for m in ("torch", "transformers", "openai") if m in sys.modules))
+                m for m in ("torch", "transformers", "openai", "aiohttp") if m in sys.modules))
     """)
     result = project.pytester.runpytest_subprocess(*project.args())
     result.assert_outcomes(passed=3)
+    assert (project.path / "modules.txt").read_text() == "aiohttp"
+
+
+def test_the_sdk_transport_is_still_there(project: EvalProject, monkeypatch: Any) -> None:
+    """LLMEVAL_OPENAI_TRANSPORT=sdk (or no aiohttp) sends through the openai SDK."""
+    monkeypatch.setenv("LLMEVAL_OPENAI_TRANSPORT", "sdk")
+    project.qa_suite(3, wrong={"q001"})
+    project.pytester.makeconftest("""
+        import sys
+        def pytest_unconfigure(config):
+            open("modules.txt", "w").write(" ".join(
+                m for m in ("torch", "openai") if m in sys.modules))
+    """)
+    result = project.pytester.runpytest_subprocess(*project.args())
+    result.assert_outcomes(passed=2, failed=1)
     assert (project.path / "modules.txt").read_text() == "openai"
 
 

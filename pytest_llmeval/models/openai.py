@@ -1,9 +1,11 @@
 """OpenAI and OpenAI-compatible servers (vLLM, llama.cpp, Ollama, TGI, transformers serve).
 
-Requests go through the openai SDK (auth, transport, timeouts, error types); failures come
-back as ModelErrors marked retryable, with the server's ``Retry-After``, and the engine
-retries them.
-The API key is read by the SDK from ``OPENAI_API_KEY`` and never leaves this module.
+Requests go on the SDK's wire format through a bare aiohttp session (``models/wire.py``:
+the SDK itself costs a second to import and more CPU per request than the request), or
+through the openai SDK where aiohttp is missing or ``LLMEVAL_OPENAI_TRANSPORT=sdk`` asks for
+it. Failures come back as ModelErrors marked retryable, with the server's ``Retry-After``,
+and the engine retries them.
+The API key is read from ``OPENAI_API_KEY`` and never leaves this module.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import DEFAULT_OPENAI_URL as DEFAULT_BASE_URL
 from pytest_llmeval.models import ModelSettings, compat, effective_base_url, structured
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
+
+if TYPE_CHECKING:
+    import openai
+
+    from pytest_llmeval.models.wire import ChatClient
 
 _MAX_ADAPTATIONS = 4  # fields one request may lose before its refusal stands
 _TOKEN_LIMITS = frozenset({"max_tokens", "max_completion_tokens"})
@@ -44,6 +49,8 @@ class OpenAIModel:
         self.base_url = effective_base_url(settings)
         self.settings = settings
         self._client: openai.AsyncOpenAI | None = None
+        self._wire: ChatClient | None = None
+        self._use_sdk = _sdk_wanted()
         self._listeners: list[Callable[[int, float], None]] = []
         # what this server refused, learned once per session (one instance per process;
         # under xdist the controller's, which sends for every worker)
@@ -66,12 +73,18 @@ class OpenAIModel:
     def identity(self) -> dict[str, Any]:
         return {"provider": "openai", "model": self.name, "base_url": self.base_url}
 
+    def _api_key(self) -> str | None:
+        key = os.environ.get("OPENAI_API_KEY")
+        if key is None and self.base_url != DEFAULT_BASE_URL:
+            key = "unused"  # local servers ignore it, but the SDK insists on one
+        return key
+
     def _get_client(self) -> openai.AsyncOpenAI:
         # Created lazily inside the engine's event loop: the client binds to the loop.
         if self._client is None:
-            key = os.environ.get("OPENAI_API_KEY")
-            if key is None and self.base_url != DEFAULT_BASE_URL:
-                key = "unused"  # local servers ignore it, but the SDK insists on one
+            import openai
+
+            key = self._api_key()
             self._client = openai.AsyncOpenAI(
                 api_key=key,
                 base_url=self.base_url,
@@ -84,6 +97,8 @@ class OpenAIModel:
         return self._client
 
     def _http_client(self) -> Any:
+        import openai
+
         hooks: dict[str, list[Callable[..., Any]]] = {
             "request": [self._on_request],
             "response": [self._on_response],
@@ -186,6 +201,10 @@ class OpenAIModel:
         return fmt
 
     async def _post(self, body: dict[str, Any]) -> tuple[Any, float]:
+        if not self._use_sdk:
+            return await self._post_wire(body)
+        import openai
+
         start = time.perf_counter()
         try:
             # The SDK's documented low-level call: its auth, transport, timeouts and error
@@ -229,6 +248,51 @@ class OpenAIModel:
         except openai.OpenAIError as exc:
             raise ModelError(f"{type(exc).__name__}: {exc}") from None
         return data, (time.perf_counter() - start) * 1000.0
+
+    async def _post_wire(self, body: dict[str, Any]) -> tuple[Any, float]:
+        """``_post`` on the bare transport: the same errors, the same messages."""
+        from pytest_llmeval.models import wire
+
+        start = time.perf_counter()
+        sent = time.monotonic()
+        if self._wire is None:
+            key = self._api_key()
+            if key is None:
+                raise ModelError(f"OpenAIError: {wire.NO_KEY}")
+            # made inside the engine's event loop: the session binds to the loop
+            self._wire = wire.ChatClient(self.base_url, key, self.settings.timeout)
+        try:
+            status, data = await self._wire.post(body)
+        except wire.StatusError as exc:
+            self._heard(exc.status, sent)
+            reason = one_line(server_reason(exc.body) or exc.text or exc.message)
+            self._learn(body, exc.status, exc.code, exc.param, reason)
+            raise _Refused(
+                ModelError(
+                    f"HTTP {exc.status} from {self.base_url}: {reason}",
+                    retryable=exc.status in (408, 409, 429) or exc.status >= 500,
+                    retry_after=retry_after(exc.headers),
+                    status=exc.status,
+                )
+            ) from None
+        except wire.TransportError as exc:
+            if exc.kind == "timeout":
+                raise ModelError(
+                    f"no answer within the {self.settings.timeout:g} s request timeout from "
+                    f"{self.base_url} ({one_line(f'{exc.name}: {exc}')})",
+                    retryable=True,
+                    timeout=True,
+                ) from None
+            message = one_line(str(exc)) if exc.kind == "connect" else str(exc)
+            raise ModelError(
+                f"cannot connect to {self.base_url}: {message}", retryable=True
+            ) from None
+        self._heard(status, sent)
+        return data, (time.perf_counter() - start) * 1000.0
+
+    def _heard(self, status: int, sent: float) -> None:
+        for listener in self._listeners:
+            listener(status, sent)
 
     # -- adapting to the server, and what was sent ---------------------------------------
     def _learn(
@@ -326,6 +390,18 @@ class OpenAIModel:
         if self._client is not None:
             await self._client.close()
             self._client = None
+        if self._wire is not None:
+            await self._wire.aclose()
+            self._wire = None
+
+
+def _sdk_wanted() -> bool:
+    """The SDK as the transport: asked for, or aiohttp is not installed."""
+    if os.environ.get("LLMEVAL_OPENAI_TRANSPORT", "").lower() == "sdk":
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec("aiohttp") is None
 
 
 def retry_after(headers: Any) -> float | None:

@@ -294,8 +294,12 @@ class EvalSession:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Put the item's result on the report of the phase that decided its outcome."""
         report = yield
+        # only the call phase, or a failed setup, carries the result (checked first: this
+        # runs for every phase of every item)
+        if report.skipped or call.when == "teardown" or (call.when == "setup" and report.passed):
+            return report
         result = self.runner.final_result(item)
-        if result is None or report.skipped:
+        if result is None:
             return report
         if call.when == "setup" and report.failed:
             if not result.error:
@@ -581,9 +585,16 @@ def rendezvous_key_of(config: pytest.Config) -> Path | None:
     return config.stash.get(rendezvous_key, None)
 
 
+_last_read: list[Any] = [None, None]  # (report, its result): read twice per report
+
+
 def _result_of(report: pytest.TestReport) -> SampleResult | None:
+    if _last_read[0] is report:
+        return cast(SampleResult | None, _last_read[1])
     data = getattr(report, "llmeval", None)
-    return None if data is None else SampleResult.from_dict(data)
+    result = None if data is None else SampleResult.from_dict(data)
+    _last_read[:] = [report, result]
+    return result
 
 
 def _tries_of(report: pytest.TestReport) -> list[SampleResult]:

@@ -87,8 +87,13 @@ def constraints(pyproject: dict[str, object], exclude: Collection[str] = ()) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pyproject", nargs="?", type=Path, default=ROOT / "pyproject.toml")
-    parser.add_argument("--exclude", action="append", default=[], metavar="NAME",
-                        help="leave this package out (repeatable)")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this package out (repeatable)",
+    )
     args = parser.parse_args(argv)
     with args.pyproject.open("rb") as f:
         data = tomllib.load(f)

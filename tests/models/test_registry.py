@@ -45,9 +45,7 @@ def _args(project: EvalProject, spec: str, *extra: str) -> list[str]:
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
-def test_the_hook_docstring_example_runs_verbatim(
-    project: EvalProject, workers: list[str]
-) -> None:
+def test_the_hook_docstring_example_runs_verbatim(project: EvalProject, workers: list[str]) -> None:
     example = hook_example()
     assert example.startswith("# conftest.py") and "class EchoModel" in example
     project.pytester.makeconftest(example)
@@ -165,8 +163,11 @@ def test_a_packaged_provider_registers_through_an_entry_point(
     assert identity(ModelSettings("plain/m")) == {"provider": "plain", "model": "m"}
     with pytest.raises(SpecError, match=r"declares provider 'other', not 'wrong'"):
         check_settings(ModelSettings("wrong/x"))
-    with pytest.raises(SpecError, match=r"provider 'missing' \(no_such_module:PROVIDER, "
-                       r"entry point of reverse-provider\) cannot be imported"):
+    with pytest.raises(
+        SpecError,
+        match=r"provider 'missing' \(no_such_module:PROVIDER, "
+        r"entry point of reverse-provider\) cannot be imported",
+    ):
         check_settings(ModelSettings("missing/x"))
     # hf/ stays the built-in provider
     hf = registry.find("hf")

@@ -202,7 +202,9 @@ class HFModel:
             padding=True,
             add_special_tokens=add_special,
         )
-        enc = {k: v.to(model.device) for k, v in enc.items()}
+        # what a decoder-only model generates from: a tokenizer that also returns
+        # token_type_ids (BERT-style configs) would make transformers < 5 refuse the call
+        enc = {k: enc[k].to(model.device) for k in ("input_ids", "attention_mask")}
         # every end token the model's generation config lists (a chat model often has
         # several, such as <|eot_id|> and <|end_of_text|>), not just the tokenizer's one
         eos = _eos_ids(model, tok)

@@ -630,7 +630,12 @@ def _greedy(out: Path, base: Path, lora: bool, prompts: list[str]) -> list[str]:
             return_tensors="pt",
         )
         with torch.inference_mode():
-            ids = model.generate(**enc, max_new_tokens=12, do_sample=False)
+            ids = model.generate(
+                input_ids=enc["input_ids"],
+                attention_mask=enc["attention_mask"],
+                max_new_tokens=12,
+                do_sample=False,
+            )
         texts.append(tok.decode(ids[0, enc["input_ids"].shape[1] :]))
     return texts
 
@@ -1234,5 +1239,10 @@ def test_the_gpu_preset_trains_from_scratch_on_a_time_budget(
         messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
     )
     with torch.inference_mode():
-        generated = model.generate(**enc, max_new_tokens=4, do_sample=False)
+        generated = model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            max_new_tokens=4,
+            do_sample=False,
+        )
     assert generated.shape[1] > enc["input_ids"].shape[1]

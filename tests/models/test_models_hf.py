@@ -235,7 +235,7 @@ def _greedy_ids(model_dir: Path) -> list[int]:
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     prompt = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=False)
-    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False, return_token_type_ids=False)
     out = model.generate(**enc, max_new_tokens=16, do_sample=False)
     return [int(t) for t in out[0, enc["input_ids"].shape[1] :]]
 

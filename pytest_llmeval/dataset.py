@@ -135,34 +135,52 @@ def _parse_line(
     seen: dict[str, int],
     expected_key: str | None = None,
 ) -> Sample:
-    where = f"{name}:{lineno}"
-    try:
-        record = json.loads(raw.rstrip("\r\n"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{where}: invalid JSON: {exc.msg} (col {exc.colno})") from None
+    record = _json_line(raw.rstrip("\r\n"), name, lineno)
     if not isinstance(record, dict):
-        raise DatasetError(f"{where}: expected a JSON object, got {type(record).__name__}")
+        raise DatasetError(f"{name}:{lineno}: expected a JSON object, got {type(record).__name__}")
     sid = record.get("id")
     if sid is None:
-        raise DatasetError(f"{where}: field 'id' missing")
-    if not isinstance(sid, str | int) or isinstance(sid, bool):
-        raise DatasetError(f"{where}: field 'id' must be a string")
-    sid = str(sid)
-    if "::" in sid:
-        raise DatasetError(f"{where}: field 'id' {sid!r} contains '::'")
+        raise DatasetError(f"{name}:{lineno}: field 'id' missing")
+    if type(sid) is not str:  # ids are strings in most datasets: one cheap test first
+        if not isinstance(sid, str | int) or isinstance(sid, bool):
+            raise DatasetError(f"{name}:{lineno}: field 'id' must be a string")
+        sid = str(sid)
     if not ID_RE.match(sid):
-        raise DatasetError(f"{where}: field 'id' {sid!r} has characters outside [A-Za-z0-9_.-/]")
+        if "::" in sid:
+            raise DatasetError(f"{name}:{lineno}: field 'id' {sid!r} contains '::'")
+        raise DatasetError(
+            f"{name}:{lineno}: field 'id' {sid!r} has characters outside [A-Za-z0-9_.-/]"
+        )
     if sid in seen:
-        raise DatasetError(f"{where}: field 'id' {sid!r} duplicates line {seen[sid]}")
+        raise DatasetError(f"{name}:{lineno}: field 'id' {sid!r} duplicates line {seen[sid]}")
     seen[sid] = lineno
     for spec in required:
         if spec.name not in record:
-            raise DatasetError(f"{where}: field {spec.name!r} missing")
+            raise DatasetError(f"{name}:{lineno}: field {spec.name!r} missing")
         if not isinstance(record[spec.name], spec.types):
             wanted = " or ".join(_json_type(t) for t in spec.types)
             got = _json_type(type(record[spec.name]))
-            raise DatasetError(f"{where}: field {spec.name!r} must be {wanted}, got {got}")
+            raise DatasetError(f"{name}:{lineno}: field {spec.name!r} must be {wanted}, got {got}")
     return Sample(sid, task, record, name, lineno, expected_key)
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _json_line(text: str, name: str, lineno: int) -> Any:
+    """One line's JSON value. The C scanner straight on the line is ~3x cheaper than
+    ``json.loads`` (which matches whitespace around it); surrounding whitespace and errors
+    take ``json.loads``, whose message the error repeats."""
+    try:
+        value, end = _raw_decode(text)
+        if end == len(text):
+            return value
+    except json.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{name}:{lineno}: invalid JSON: {exc.msg} (col {exc.colno})") from None
 
 
 def check_fields(samples: Sequence[Sample], needs: Sequence[FieldNeed]) -> None:

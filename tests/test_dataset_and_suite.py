@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,20 @@ def test_dataset_is_found_next_to_the_suite(tmp_path: Path) -> None:
     (tmp_path / "evals" / "eval_x.yaml").write_text("task: qa\ndataset: qa.jsonl\n")
     suite = load_suite_file(tmp_path / "evals" / "eval_x.yaml", tmp_path)
     assert suite.dataset_display == "evals/qa.jsonl" and suite.source == "evals/eval_x.yaml"
+
+
+def test_json_lines_take_surrounding_spaces_and_name_bad_json(tmp_path: Path) -> None:
+    """The fast per-line decoder and json.loads agree: spaces around a record are fine,
+    anything after it, or a broken record, is the line's one-line error."""
+    p = tmp_path / "d.jsonl"
+    p.write_text('  {"id": "a"}  \n{"id": 7}\t\n')
+    assert [s.id for s in load_jsonl(p, "t")] == ["a", "7"]
+    for line, message in [
+        ('{"id": "b"} {"id": "c"}', "invalid JSON: Extra data (col 13)"),
+        ('{"id": "b",}', "invalid JSON: Expecting property name enclosed in double quotes"),
+        ('["b"]', "expected a JSON object, got list"),
+        ('{"id": "x::y"}', "field 'id' 'x::y' contains '::'"),
+    ]:
+        p.write_text('{"id": "a"}\n' + line + "\n")
+        with pytest.raises(DatasetError, match="^" + re.escape(f"d.jsonl:2: {message}")):
+            load_jsonl(p, "t", display="d.jsonl")

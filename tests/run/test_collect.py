@@ -217,3 +217,23 @@ def test_scripts_answer_by_model(project: EvalProject) -> None:
     assert project.run(model="openai/good").ret == 0
     assert project.run(model="openai/bad").ret == 1
     assert [r["model"] for r in project.runs()] == ["openai/good", "openai/bad"]
+
+
+def test_the_collector_gets_its_gc_back_however_collection_ends() -> None:
+    """A suite is built with the cyclic GC paused; a bad file must not leave it off."""
+    import gc
+
+    from pytest_llmeval.run.collect import _gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError), _gc_paused():
+        assert not gc.isenabled()
+        raise ValueError("bad suite")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

@@ -103,27 +103,35 @@ def _load(
     )
     if key in _cache:
         return _cache[key]
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{name}: cannot read dataset: {exc.strerror}") from None
+    text = _utf8(content[len(BOM) :] if content.startswith(BOM) else content, name)
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    with path.open("rb") as fh:
-        for lineno, data in enumerate(fh, start=1):
-            if lineno == 1 and data.startswith(BOM):
-                data = data[len(BOM) :]  # what Excel and many Windows tools write first
-            try:
-                raw = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DatasetError(
-                    f"{name}:{lineno}: invalid UTF-8 (byte 0x{data[exc.start]:02x} at col "
-                    f"{exc.start + 1}); save the file as UTF-8"
-                ) from None
-            if not raw.strip():
-                continue
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        if raw and not raw.isspace():
             samples.append(_parse_line(raw, name, lineno, task, required, seen, expected_key))
     if not samples:
         raise DatasetError(f"{name}: dataset is empty")
-    result = (tuple(samples), file_hash(path))
+    result = (tuple(samples), hashlib.sha256(content).hexdigest())
     _cache[key] = result
     return result
+
+
+def _utf8(data: bytes, name: str) -> str:
+    """The file as text (a byte-order mark, what Excel and many Windows tools write first,
+    already cut); invalid UTF-8 is an error naming its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(
+            f"{name}:{lineno}: invalid UTF-8 (byte 0x{data[exc.start]:02x} at col "
+            f"{exc.start - line_start + 1}); save the file as UTF-8"
+        ) from None
 
 
 def _parse_line(
@@ -190,6 +198,8 @@ def check_fields(samples: Sequence[Sample], needs: Sequence[FieldNeed]) -> None:
     import difflib
 
     for need in needs:
+        if _all_good(samples, need):
+            continue  # one pass over the samples; the passes below only name the mistake
         missing = [s for s in samples if need.name not in s.fields]
         if missing and len(missing) == len(samples) and need.origin:
             known = sorted({k for s in samples[:50] for k in s.fields})
@@ -211,6 +221,13 @@ def check_fields(samples: Sequence[Sample], needs: Sequence[FieldNeed]) -> None:
                         f"{s.source}:{s.line}: field {need.name!r} must be {wanted}, got "
                         f"{_json_type(type(value))} ({need.why})"
                     )
+
+
+def _all_good(samples: Sequence[Sample], need: FieldNeed) -> bool:
+    name, types = need.name, need.types
+    if types == (object,):
+        return all(name in s.fields for s in samples)
+    return all(name in s.fields and isinstance(s.fields[name], types) for s in samples)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class FieldSpec:
     types: tuple[type, ...]
 
 
-_cache: dict[tuple[Any, ...], tuple[tuple[Sample, ...], str]] = {}
+_cache: dict[tuple[Any, ...], tuple[Sample, ...]] = {}
 
 
 def load_jsonl(
@@ -73,7 +73,7 @@ def load_jsonl(
     expected_key: str | None = None,
 ) -> tuple[Sample, ...]:
     """Read and validate a JSONL dataset; raise DatasetError on the first bad line."""
-    return _load(path, task, tuple(required), display, expected_key)[0]
+    return _load(path, task, tuple(required), display, expected_key)
 
 
 def file_hash(path: Path) -> str:
@@ -87,7 +87,7 @@ def _load(
     required: tuple[FieldSpec, ...],
     display: str | None,
     expected_key: str | None = None,
-) -> tuple[tuple[Sample, ...], str]:
+) -> tuple[Sample, ...]:
     name = display or str(path)
     try:
         stat = path.stat()
@@ -115,7 +115,7 @@ def _load(
             samples.append(_parse_line(raw, name, lineno, task, required, seen, expected_key))
     if not samples:
         raise DatasetError(f"{name}: dataset is empty")
-    result = (tuple(samples), hashlib.sha256(content).hexdigest())
+    result = tuple(samples)
     _cache[key] = result
     return result
 
@@ -176,9 +176,9 @@ _raw_decode = json.JSONDecoder().raw_decode
 
 
 def _json_line(text: str, name: str, lineno: int) -> Any:
-    """One line's JSON value. The C scanner straight on the line is ~3x cheaper than
-    ``json.loads`` (which matches whitespace around it); surrounding whitespace and errors
-    take ``json.loads``, whose message the error repeats."""
+    """One line's JSON value. The C scanner straight on the line costs about 0.6 of
+    ``json.loads`` (which also matches whitespace around it); surrounding whitespace and
+    errors take ``json.loads``, whose message the error repeats."""
     try:
         value, end = _raw_decode(text)
         if end == len(text):

@@ -209,7 +209,7 @@ class EvalFile(pytest.File):
                 raise self.CollectError(str(exc)) from None
             cases = _cases(self.config, suite)
             # The marker and the -k name sit on the file: items inherit both (iter_markers
-            # and -k walk the node chain), and 100,000 copies cost 0.5 s.
+            # and -k walk the node chain), instead of 100,000 copies of each.
             self.add_marker(pytest.mark.llmeval(task=suite.name))
             self.extra_keyword_matches.add(suite.name)
             items = [EvalItem.from_parent(self, name=c.item_name, case=c) for c in cases]

@@ -528,6 +528,10 @@ class Engine:
                 raise self.health.error()
             return fut.result()
         finally:
+            if not fut.done():
+                # given up on (a dead server): nobody else waits for it, and once out of
+                # _tasks the shutdown could not cancel it
+                fut.cancel()
             self._ready.pop(req.id, None)
             self._unclaimed.discard(req.id)
             self._tasks.pop(req.id, None)

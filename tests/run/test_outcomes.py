@@ -312,6 +312,24 @@ def test_a_server_that_never_answers_ends_at_the_first_timeout(project: EvalProj
     assert project.server.stats()["requests"] <= 4  # the first burst only
 
 
+def test_a_refused_connection_leaves_no_request_running_at_exit(project: EvalProject) -> None:
+    """Items that gave up on a dead server cancel the requests they were waiting on: none
+    is still retrying when the engine's loop closes (asyncio's "Task was destroyed but it
+    is pending!" after the final line)."""
+    import socket
+
+    project.qa_suite(20, extra=GATED)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    args = project.args("--llmeval-base-url", f"http://127.0.0.1:{port}/v1")
+    result = project.pytester.runpytest_subprocess(*args)
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["*cannot connect to http://127.0.0.1:*", "*1 error in *"])
+    output = result.stdout.str() + result.stderr.str()
+    assert "Task was destroyed" not in output and "never retrieved" not in output
+
+
 def test_under_xdist_an_outage_stops_every_worker_and_is_recorded(project: EvalProject) -> None:
     project.qa_suite(40, extra=GATED)
     project.server.configure(hang=True)

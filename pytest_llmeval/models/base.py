@@ -6,7 +6,49 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-Message = Mapping[str, str]
+# A chat message as OpenAI's API takes it: ``role`` and ``content`` (a string, or a list of
+# content parts), and where the role has them ``name``, ``tool_calls``, ``tool_call_id``.
+Message = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A function call the model asked for: ``arguments`` is the JSON text it wrote (kept as
+    written: a call whose arguments do not parse is still the model's answer)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+
+    def parsed(self) -> Any:
+        """The arguments as JSON, or None when they do not parse."""
+        import json
+
+        try:
+            return json.loads(self.arguments) if self.arguments.strip() else {}
+        except ValueError:
+            return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """OpenAI's shape, as a message's ``tool_calls`` entry."""
+        return {
+            "id": self.id or "",
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ToolCall:
+        """From OpenAI's shape (``{"function": {"name", "arguments"}}``) or a flat
+        ``{"name", "arguments"}``; arguments given as an object are written as JSON."""
+        import json
+
+        inner = d.get("function")
+        fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else d
+        args = fn.get("arguments", "{}")
+        if not isinstance(args, str):
+            args = json.dumps(args, ensure_ascii=False)
+        return cls(str(fn.get("name", "")), args, d.get("id") or None)
 
 
 @dataclass(frozen=True)
@@ -34,15 +76,21 @@ class GenerateParams:
     json_schema: Mapping[str, Any] | None = field(default=None, hash=False, compare=False)
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
     explicit: frozenset[str] = field(default=frozenset(), compare=False)
+    # OpenAI function tools offered with the request (a sample's own, usually), and
+    # ``tool_choice``; like json_schema, not compared, so a local model batches them
+    tools: tuple[Mapping[str, Any], ...] | None = field(default=None, hash=False, compare=False)
+    tool_choice: Any = field(default=None, hash=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The cache key's view: new fields only when set, so older keys stay valid."""
         d = asdict(self)
         d["stop"] = list(self.stop)
         del d["explicit"]  # changes what is sent only through the fields it resolves
-        for name in ("json_schema", "extra"):
+        for name in ("json_schema", "extra", "tools", "tool_choice"):
             if not d[name]:
                 del d[name]
+        if "tools" in d:
+            d["tools"] = [dict(t) for t in self.tools or ()]
         return d
 
 
@@ -58,6 +106,12 @@ class Completion:
     model: str = ""
     cached: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()  # the functions the model called, if any
+    # A conversation (several turns, tool results fed back, a solver's calls): every
+    # message, the prompt's and each reply's, in order; ``text`` is then the last reply's,
+    # and the token counts are the conversation's. Empty for one request and its answer.
+    transcript: tuple[Message, ...] = ()
+    calls: int = 1  # model calls behind this completion (a conversation's turns)
 
 
 class ModelError(Exception):

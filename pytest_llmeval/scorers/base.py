@@ -71,6 +71,9 @@ class ScorerInfo:
         default=None, compare=False
     )
     judged: bool = False  # needs the judge model (a rubric): the suite needs --judge-model
+    # scorers a suite adds beside this one, bound with the same options: metrics of their
+    # own from the same comparison (tool_call's name and argument accuracy)
+    companions: tuple[str, ...] = ()
 
     def bind(self, options: Mapping[str, Any], name: str | None = None) -> ScorerInfo:
         """This scorer with ``options`` set (checked against its parameters); ``name``
@@ -115,6 +118,7 @@ def scorer(
     needs: tuple[str, ...] | list[str] = (),
     needs_for: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None,
     judged: bool = False,
+    companions: tuple[str, ...] = (),
 ) -> Callable[[Scorer], Scorer]:
     """Register ``fn`` under ``name``; suites refer to scorers by this name.
 
@@ -124,13 +128,14 @@ def scorer(
     the suite's expected answer (``sample.expected``), whichever field that is.
     Keyword-only parameters after ``(sample, completion, *, ...)`` are the scorer's
     options, set in a suite as ``- NAME: {option: value}``; a parameter without a default
-    must be set.
+    must be set. ``companions`` name scorers added beside this one with the same options;
+    ``judged`` marks a scorer that reads a judge's verdict (the suite needs a judge model).
     """
 
     def register(fn: Scorer) -> Scorer:
         SCORERS[name] = ScorerInfo(
             name, fn, metric or name, tuple(needs), _options(fn), needs_for=needs_for,
-            judged=judged,
+            judged=judged, companions=companions,
         )  # fmt: skip
         return fn
 

@@ -4,7 +4,8 @@ Importing this package (and the pytest plugin) stays cheap: no torch, transforme
 openai is imported until a model that needs it is used.
 
 The public API: ``from pytest_llmeval import Results`` (stored runs), and
-``from pytest_llmeval.scorers import Score, scorer`` (scorers of your own).
+``from pytest_llmeval.scorers import Score, scorer`` (scorers of your own), and
+``from pytest_llmeval import solver`` (a sample's own multi-step program).
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pytest_llmeval.store.results import Results, Run
 
-__all__ = ["Results", "Run", "__version__"]
+__all__ = ["Results", "Run", "__version__", "solver"]
 
 
 def __getattr__(name: str) -> Any:
     # lazy, so that importing the plugin does not open the storage layer
+    if name == "solver":
+        from pytest_llmeval.solvers import solver
+
+        return solver
     if name in ("Results", "Run"):
         from pytest_llmeval.store import results
 

@@ -30,11 +30,24 @@ class Sample:
     source: str
     line: int
     expected_key: str | None = None  # the field holding the expected answer (the suite's)
+    # ``expected: {field, extract}``: the expected answer is group 1 of this regex
+    expected_extract: str | None = None
 
     @property
     def expected(self) -> Any:
         """The expected answer: the field the suite names with ``expected:`` (by default
-        the task's: ``expected_answer``, ``expected_output``), or None."""
+        the task's: ``expected_answer``, ``expected_output``), or None; with ``extract``,
+        the regex's group 1 (of each acceptable answer, for a list)."""
+        if self.expected_key is None:
+            return None
+        value = self.fields.get(self.expected_key)
+        if self.expected_extract is None or value is None:
+            return value
+        return extract_expected(value, self.expected_extract)
+
+    @property
+    def expected_as_written(self) -> Any:
+        """The expected field before any ``extract`` (a few-shot example's answer turn)."""
         return None if self.expected_key is None else self.fields.get(self.expected_key)
 
     def __getitem__(self, key: str) -> Any:
@@ -71,9 +84,38 @@ def load_jsonl(
     required: Sequence[FieldSpec] = (),
     display: str | None = None,
     expected_key: str | None = None,
+    id_field: str | None = None,
+    expected_extract: str | None = None,
 ) -> tuple[Sample, ...]:
-    """Read and validate a JSONL dataset; raise DatasetError on the first bad line."""
-    return _load(path, task, tuple(required), display, expected_key)
+    """Read and validate a JSONL dataset; raise DatasetError on the first bad line.
+
+    Ids come from ``id_field`` (every record must have it), else from an ``id`` field
+    where a record has one, else from the record's content (``content_id``)."""
+    return _load(path, task, tuple(required), display, expected_key, id_field, expected_extract)
+
+
+def content_id(record: Mapping[str, Any]) -> str:
+    """A sample's id when its dataset gives none: a hash of its content, so the same
+    sample has the same id on every run and machine (an edited sample is a new one)."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "s" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+_extract_res: dict[str, re.Pattern[str]] = {}
+
+
+def extract_expected(value: Any, pattern: str) -> Any:
+    """Group 1 of ``pattern`` (group 0 without groups) in the expected answer, or of each
+    acceptable answer in a list; None where it does not match (checked at collection)."""
+    rx = _extract_res.get(pattern)
+    if rx is None:
+        rx = _extract_res[pattern] = re.compile(pattern)
+    if isinstance(value, list):
+        return [extract_expected(v, pattern) for v in value]
+    m = rx.search(value if isinstance(value, str) else json.dumps(value))
+    if m is None:
+        return None
+    return m.group(1) if rx.groups else m.group(0)
 
 
 def file_hash(path: Path) -> str:
@@ -87,6 +129,8 @@ def _load(
     required: tuple[FieldSpec, ...],
     display: str | None,
     expected_key: str | None = None,
+    id_field: str | None = None,
+    expected_extract: str | None = None,
 ) -> tuple[Sample, ...]:
     name = display or str(path)
     try:
@@ -100,6 +144,8 @@ def _load(
         stat.st_mtime_ns,
         stat.st_size,
         expected_key,
+        id_field,
+        expected_extract,
     )
     if key in _cache:
         return _cache[key]
@@ -110,9 +156,15 @@ def _load(
     text = _utf8(content[len(BOM) :] if content.startswith(BOM) else content, name)
     samples: list[Sample] = []
     seen: dict[str, int] = {}
+    ids = _Ids(id_field)
     for lineno, raw in enumerate(text.split("\n"), start=1):
         if raw and not raw.isspace():
-            samples.append(_parse_line(raw, name, lineno, task, required, seen, expected_key))
+            samples.append(_parse_line(raw, name, lineno, task, required, seen, ids, expected_key))
+    if expected_extract is not None:
+        samples = [
+            Sample(s.id, s.task, s.fields, s.source, s.line, s.expected_key, expected_extract)
+            for s in samples
+        ]
     if not samples:
         raise DatasetError(f"{name}: dataset is empty")
     result = tuple(samples)
@@ -141,26 +193,16 @@ def _parse_line(
     task: str,
     required: tuple[FieldSpec, ...],
     seen: dict[str, int],
+    ids: _Ids,
     expected_key: str | None = None,
 ) -> Sample:
     record = _json_line(raw.rstrip("\r\n"), name, lineno)
     if not isinstance(record, dict):
         raise DatasetError(f"{name}:{lineno}: expected a JSON object, got {type(record).__name__}")
-    sid = record.get("id")
-    if sid is None:
-        raise DatasetError(f"{name}:{lineno}: field 'id' missing")
-    if type(sid) is not str:  # ids are strings in most datasets: one cheap test first
-        if not isinstance(sid, str | int) or isinstance(sid, bool):
-            raise DatasetError(f"{name}:{lineno}: field 'id' must be a string")
-        sid = str(sid)
-    if not ID_RE.match(sid):
-        if "::" in sid:
-            raise DatasetError(f"{name}:{lineno}: field 'id' {sid!r} contains '::'")
-        raise DatasetError(
-            f"{name}:{lineno}: field 'id' {sid!r} has characters outside [A-Za-z0-9_.-/]"
-        )
+    sid = ids.of(record, name, lineno)
     if sid in seen:
-        raise DatasetError(f"{name}:{lineno}: field 'id' {sid!r} duplicates line {seen[sid]}")
+        field = ids.field or "id"
+        raise DatasetError(f"{name}:{lineno}: field {field!r} {sid!r} duplicates line {seen[sid]}")
     seen[sid] = lineno
     for spec in required:
         if spec.name not in record:
@@ -170,6 +212,40 @@ def _parse_line(
             got = _json_type(type(record[spec.name]))
             raise DatasetError(f"{name}:{lineno}: field {spec.name!r} must be {wanted}, got {got}")
     return Sample(sid, task, record, name, lineno, expected_key)
+
+
+class _Ids:
+    """Where each record's id comes from: the field the suite names (``id: FIELD``), else
+    ``id`` where present, else the record's content; exact duplicate rows get ``-2``,
+    ``-3``... in file order, so each stays its own sample."""
+
+    def __init__(self, field: str | None) -> None:
+        self.field = field
+        self._derived: dict[str, int] = {}
+
+    def of(self, record: Mapping[str, Any], name: str, lineno: int) -> str:
+        key = self.field or "id"
+        sid = record.get(key)
+        if sid is None:
+            if self.field is not None:
+                raise DatasetError(
+                    f"{name}:{lineno}: field {key!r} missing (the suite's id: field; leave "
+                    "id: out to derive ids from each sample's content)"
+                )
+            base = content_id(record)
+            count = self._derived[base] = self._derived.get(base, 0) + 1
+            return base if count == 1 else f"{base}-{count}"
+        if type(sid) is not str:  # ids are strings in most datasets: one cheap test first
+            if not isinstance(sid, str | int) or isinstance(sid, bool):
+                raise DatasetError(f"{name}:{lineno}: field {key!r} must be a string")
+            sid = str(sid)
+        if not ID_RE.match(sid):
+            if "::" in sid:
+                raise DatasetError(f"{name}:{lineno}: field {key!r} {sid!r} contains '::'")
+            raise DatasetError(
+                f"{name}:{lineno}: field {key!r} {sid!r} has characters outside [A-Za-z0-9_.-/]"
+            )
+        return sid
 
 
 _raw_decode = json.JSONDecoder().raw_decode
@@ -216,10 +292,11 @@ def check_fields(samples: Sequence[Sample], needs: Sequence[FieldNeed]) -> None:
             for s in samples:
                 value = s.fields[need.name]
                 if not isinstance(value, need.types):
-                    wanted = " or ".join(_json_type(t) for t in need.types)
+                    wanted = " or ".join(dict.fromkeys(_json_type(t) for t in need.types))
+                    hint = need.container_hint if isinstance(value, list | dict) else ""
                     raise DatasetError(
                         f"{s.source}:{s.line}: field {need.name!r} must be {wanted}, got "
-                        f"{_json_type(type(value))} ({need.why})"
+                        f"{_json_type(type(value))} ({need.why}{hint})"
                     )
 
 
@@ -240,6 +317,8 @@ class FieldNeed:
     why: str
     origin: str | None = None
     placeholder: bool = False
+    container_hint: str = ""  # said when the field holds a list or an object instead
+
 
     def show(self, name: str, short: bool = False) -> str:
         if self.placeholder:

@@ -44,6 +44,11 @@ class Call:
     ended_at: float | None = None
     cache_key: str | None = None  # set when the cache should keep this answer
     cache_parts: Mapping[str, Any] | None = None  # the key's components (cache.key_parts)
+    # the functions the model called (OpenAI's shape: {id, type, function: {name,
+    # arguments}}), and a conversation's every message (empty for one request)
+    tool_calls: tuple[Mapping[str, Any], ...] = ()
+    transcript: tuple[Mapping[str, Any], ...] = ()
+    calls: int = 1  # model calls behind it (a conversation's, a solver's)
 
     @property
     def model_latency_ms(self) -> float | None:
@@ -67,17 +72,31 @@ class Call:
             ended_at=meta.get("ended_at"),
             cache_key=meta.get("cache_key") if len(comp.text) <= MAX_TEXT else None,
             cache_parts=meta.get("cache_parts") if len(comp.text) <= MAX_TEXT else None,
+            tool_calls=tuple(tc.as_dict() for tc in comp.tool_calls),
+            transcript=tuple(dict(m) for m in comp.transcript),
+            calls=comp.calls,
         )
 
     def response(self) -> dict[str, Any]:
-        """The answer as the response cache and the answers table keep it."""
-        return {
+        """The answer as the response cache and the answers table keep it (tool calls and
+        a conversation's transcript only when there are any: older entries lack them)."""
+        out: dict[str, Any] = {
             "text": self.output,
             "finish_reason": self.finish_reason,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "model": self.model,
         }
+        if self.tool_calls:
+            out["tool_calls"] = [dict(tc) for tc in self.tool_calls]
+        if self.transcript:
+            out["transcript"] = [dict(m) for m in self.transcript]
+            out["calls"] = self.calls
+        return out
+
+    def completion(self, *, cached: bool = False, metadata: Mapping[str, Any] | None = None) -> Any:
+        """This call as an engine ``Completion`` again (a cached or resumed answer)."""
+        return completion_of(self.response(), self.latency_ms or 0.0, cached, metadata)
 
 
 @dataclass(frozen=True)
@@ -99,8 +118,9 @@ class SampleResult:
     error_kind: str | None = None  # model, judge, judge_model, scorer, test
     model: Call | None = None
     judge: Call | None = None
-    # judge answers to cache besides the final one (repair prompts)
-    judge_cache: tuple[Mapping[str, Any], ...] = ()
+    # answers to cache besides the model's final one (judge repairs, a conversation's
+    # earlier turns, the model fixture's calls)
+    cache_entries: tuple[Mapping[str, Any], ...] = ()
     scored_at: tuple[float, float] | None = None
     repeat: int = 0
     worker: str = "main"
@@ -156,9 +176,9 @@ class SampleResult:
         return replace(
             self,
             prompt=None,
-            model=replace(self.model, output="", cache_parts=None) if self.model else None,
-            judge=replace(self.judge, output="", cache_parts=None) if self.judge else None,
-            judge_cache=(),
+            model=_slim_call(self.model),
+            judge=_slim_call(self.judge),
+            cache_entries=(),
         )
 
     # -- on the report (JSON primitives) ---------------------------------------------------
@@ -177,9 +197,12 @@ class SampleResult:
         data = dict(d)
         for name in ("model", "judge"):
             if data.get(name) is not None:
-                data[name] = Call(**data[name])
+                call = dict(data[name])
+                call["tool_calls"] = tuple(call.get("tool_calls") or ())
+                call["transcript"] = tuple(call.get("transcript") or ())
+                data[name] = Call(**call)
         data["slices"] = tuple(data.get("slices") or ())
-        data["judge_cache"] = tuple(data.get("judge_cache") or ())
+        data["cache_entries"] = tuple(data.get("cache_entries") or ())
         if data.get("scored_at") is not None:
             data["scored_at"] = tuple(data["scored_at"])
         known = cls.__dataclass_fields__
@@ -210,6 +233,8 @@ class SampleResult:
             "cached": m.cached,
             "finish_reason": m.finish_reason,
             "cache_key": m.cache_key,
+            "tool_calls": list(m.tool_calls) if m.tool_calls else None,
+            "transcript": list(m.transcript) if m.transcript else None,
             "judged": self.judged,
             "judge_output": j.output if self.judge else None,
             "judge_latency_ms": j.latency_ms,
@@ -233,6 +258,11 @@ class SampleResult:
                 finish_reason=row.get("finish_reason"),
                 cached=bool(row.get("cached")),
                 cache_key=row.get("cache_key"),
+                tool_calls=tuple(row.get("tool_calls") or ()),
+                transcript=tuple(row.get("transcript") or ()),
+                calls=max(
+                    1, sum(1 for m in row.get("transcript") or () if m.get("role") == "assistant")
+                ),
             )
         judge = None
         if row.get("judged") and (
@@ -282,6 +312,38 @@ COLUMNS = tuple(SampleResult(nodeid="", task="", sample_id="").columns())  # the
 _RESULT_FIELDS = tuple(SampleResult.__dataclass_fields__)
 _RESULT_FIELD_SET = frozenset(_RESULT_FIELDS)
 _CALL_FIELDS = tuple(Call.__dataclass_fields__)
+
+
+def _slim_call(call: Call | None) -> Call | None:
+    if call is None:
+        return None
+    return replace(call, output="", cache_parts=None, transcript=())
+
+
+def completion_of(
+    response: Mapping[str, Any],
+    latency_ms: float,
+    cached: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> Any:
+    """A stored answer (a cache entry's or an answers row's ``response``) as a
+    ``Completion``: the one place that turns one back into the other."""
+    from pytest_llmeval.models.base import Completion, ToolCall
+
+    transcript = tuple(response.get("transcript") or ())
+    return Completion(
+        text=response.get("text") or "",
+        finish_reason=response.get("finish_reason"),
+        prompt_tokens=response.get("prompt_tokens"),
+        completion_tokens=response.get("completion_tokens"),
+        latency_ms=float(latency_ms or 0.0),
+        model=response.get("model") or "",
+        cached=cached,
+        metadata=dict(metadata or {}),
+        tool_calls=tuple(ToolCall.from_dict(tc) for tc in response.get("tool_calls") or ()),
+        transcript=transcript,
+        calls=int(response.get("calls") or 1),
+    )
 
 
 def _jsonable(value: Any) -> Any:

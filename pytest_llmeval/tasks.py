@@ -15,34 +15,51 @@ from typing import Any
 from pytest_llmeval.dataset import FieldSpec, Sample
 from pytest_llmeval.models.base import GenerateParams
 
-# `{field}` placeholders; JSON in a template (`{"a": 1}`) never matches because of the quote.
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `{field}` placeholders, and `{field:json}` for a list or an object written as JSON text;
+# JSON in a template (`{"a": 1}`) never matches because of the quote.
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:json)?\}")
+SCALARS: tuple[type, ...] = (str, int, float, bool)  # what a bare {field} may meet
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """A chat prompt template; ``{field}`` is replaced by the sample's field."""
+    """A chat prompt template; ``{field}`` is replaced by the sample's field (a string or a
+    number), ``{field:json}`` by any field as JSON text. ``user`` may be None for a suite
+    whose samples bring their own chat messages (then ``system`` is prepended to them)."""
 
-    user: str
+    user: str | None
     system: str | None = None
 
     @property
     def fields(self) -> frozenset[str]:
-        text = self.user + (self.system or "")
-        return frozenset(PLACEHOLDER.findall(text))
+        return frozenset(name for name, _ in self.placeholders)
+
+    @property
+    def placeholders(self) -> frozenset[tuple[str, bool]]:
+        """(field, written as JSON) for every placeholder."""
+        text = (self.user or "") + (self.system or "")
+        return frozenset((name, bool(js)) for name, js in PLACEHOLDER.findall(text))
+
+    def system_message(self, sample: Sample) -> list[dict[str, str]]:
+        if not self.system:
+            return []
+        return [{"role": "system", "content": fill(self.system, sample.fields)}]
+
+    def user_message(self, sample: Sample) -> list[dict[str, str]]:
+        if self.user is None:
+            return []
+        return [{"role": "user", "content": fill(self.user, sample.fields)}]
 
     def render(self, sample: Sample) -> list[dict[str, str]]:
-        messages = []
-        if self.system:
-            messages.append({"role": "system", "content": _fill(self.system, sample.fields)})
-        messages.append({"role": "user", "content": _fill(self.user, sample.fields)})
-        return messages
+        return self.system_message(sample) + self.user_message(sample)
 
 
-def _fill(template: str, fields: Mapping[str, Any]) -> str:
+def fill(template: str, fields: Mapping[str, Any]) -> str:
     def value(match: re.Match[str]) -> str:
         v = fields[match.group(1)]
-        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        if isinstance(v, str) and not match.group(2):
+            return v
+        return json.dumps(v, ensure_ascii=False)
 
     return PLACEHOLDER.sub(value, template)
 
@@ -72,7 +89,7 @@ JSON_EXTRACTION = Task(
             "You extract structured data from text. Reply with one JSON object that matches "
             "the JSON Schema, and nothing else. Use null for a field the text does not state."
         ),
-        user="JSON Schema:\n{schema}\n\nText:\n{input}",
+        user="JSON Schema:\n{schema:json}\n\nText:\n{input}",
     ),
     scorers=(
         "json_exact_match",

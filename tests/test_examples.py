@@ -102,8 +102,9 @@ thresholds:
         (
             ("thresholds:", "threshholds:"),
             "evals/eval_sentiment.yaml:8: field 'threshholds': unknown key (did you mean "
-            "'thresholds'? known: dataset, description, expected, judge, model_thresholds, "
-            "name, params, pass_on, prompt, repeats, scorers, task, thresholds)",
+            "'thresholds'? known: checks, dataset, description, expected, fewshot, id, judge, "
+            "max_tool_steps, messages, model_thresholds, name, params, pass_on, prompt, "
+            "repeats, scorers, solver, task, thresholds, tool_results, tools, turns)",
         ),
         (
             ("'>=0.7'", ">=0.7"),

@@ -83,7 +83,7 @@ class Broker:
         if op == "result":
             return engine.result(args[0])
         if op == "generate":
-            return engine.generate(args[0], args[1])
+            return engine.generate(args[0], args[1], *args[2:3])
         raise ValueError(f"unknown broker operation {op!r}")
 
     def close(self) -> None:
@@ -137,8 +137,10 @@ class RemoteEngine:
         result: Completion = self._call("result", self.target, request)
         return result
 
-    def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        result: Completion = self._call("generate", self.target, list(messages), params)
+    def generate(
+        self, messages: Sequence[Message], params: GenerateParams, repeat: int = 0
+    ) -> Completion:
+        result: Completion = self._call("generate", self.target, list(messages), params, repeat)
         return result
 
     def close(self) -> None:

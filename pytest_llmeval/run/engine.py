@@ -22,6 +22,8 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from pytest_llmeval import conversation
+from pytest_llmeval.conversation import Conversation
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
 from pytest_llmeval.run.health import Health
 from pytest_llmeval.run.limiter import AdaptiveLimiter
@@ -51,6 +53,9 @@ class Request:
     params: GenerateParams
     follow: FollowUp | None = field(default=None, compare=False)
     repeat: int = 0
+    # what follows the first request (more turns, tool results, a solver): the engine
+    # runs the whole conversation, each of its calls cached and counted on its own
+    conversation: Conversation | None = field(default=None, compare=False)
 
 
 def request_id(nodeid: str, repeat: int) -> str:
@@ -238,9 +243,12 @@ class Engine:
         if settled:
             self._kick()
 
-    def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        """A direct call, outside the plan and the cache (the ``model`` fixture)."""
-        return self._submit(self._direct(messages, params)).result()
+    def generate(
+        self, messages: Sequence[Message], params: GenerateParams, repeat: int = 0
+    ) -> Completion:
+        """A direct call outside the plan (the ``model`` fixture), ahead of the queue; its
+        answer is read from and kept in the cache like any other."""
+        return self._submit(self._step(messages, params, repeat, priority=True)).result()
 
     def key(self, request: Request) -> str:
         return cache.cache_key(self.identity, request.params, request.messages, request.repeat)
@@ -310,7 +318,10 @@ class Engine:
     def _cached(self, requests: Sequence[Request]) -> dict[str, Completion]:
         if self._cache_lookup is None:
             return {}
-        readable = [r for r in requests if cache.reads(self.cache_mode, r.params)]
+        # a conversation's calls are looked up one by one as it runs
+        readable = [
+            r for r in requests if r.conversation is None and cache.reads(self.cache_mode, r.params)
+        ]
         if not readable:
             return {}
         keys = {r.id: self.key(r) for r in readable}
@@ -397,8 +408,12 @@ class Engine:
         block: list[Request] = []
         while self._queue and len(block) < want:
             req = self._queue.popleft()
-            if req.id not in self._tasks:
-                block.append(req)
+            if req.id in self._tasks:
+                continue
+            if req.conversation is not None:  # several calls in turn: not a batch member
+                self._start(req, priority=False)
+                continue
+            block.append(req)
         loop = asyncio.get_running_loop()
         for req in block:
             self._tasks[req.id] = loop.create_future()
@@ -453,7 +468,10 @@ class Engine:
         return task
 
     async def _run(self, req: Request, priority: bool) -> Completion:
-        comp = self._with_key(req, await self._request(req.messages, req.params, priority))
+        if req.conversation is not None:
+            comp = await self._converse(req, priority)
+        else:
+            comp = self._with_key(req, await self._request(req.messages, req.params, priority))
         self._done(req, comp)
         self._answer(req, comp)
         if not priority:
@@ -503,7 +521,10 @@ class Engine:
                 return replayed
             self.stats.cold += 1
             block = self._take_block(req) if self._generate_batch is not None else []
-            if block:  # batching: its block now, not a batch of one
+            started = self._tasks.get(req.id)  # a conversation the block started alone
+            if started is not None and not block:
+                fut = started
+            elif block:  # batching: its block now, not a batch of one
                 generate_batch = self._generate_batch
                 assert generate_batch is not None
                 task = asyncio.get_running_loop().create_task(
@@ -537,8 +558,48 @@ class Engine:
             self._tasks.pop(req.id, None)
             self._kick()
 
-    async def _direct(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
-        return await self._request(messages, params, priority=True)
+    async def _converse(self, req: Request, priority: bool) -> Completion:
+        """A conversation: each call through ``_step`` (cache, limit, retries)."""
+        assert req.conversation is not None
+
+        async def call(messages: Sequence[Message], params: GenerateParams) -> Completion:
+            return await self._step(messages, params, req.repeat, priority)
+
+        return await conversation.run(req.messages, req.params, req.conversation, call)
+
+    async def _step(
+        self, messages: Sequence[Message], params: GenerateParams, repeat: int, priority: bool
+    ) -> Completion:
+        """One call of a conversation (or the ``model`` fixture): answered from the cache
+        when it can be, else sent; a new answer carries the cache entry to keep."""
+        await self._get_model()  # a plugin's model knows its own identity
+        identity = self._known_identity()
+        key = cache.cache_key(identity, params, messages, repeat)
+        lookup = self._cache_lookup
+        if lookup is not None and cache.reads(self.cache_mode, params):
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(None, lookup, [key])
+            if key in found:
+                self.stats.cache_hits += 1
+                return found[key]
+        comp = await self._request(messages, params, priority)
+        if not cache.writes(self.cache_mode, params):
+            return comp
+        parts = cache.key_parts(identity, params, messages, repeat)
+        keyed = Completion(
+            **{
+                **comp.__dict__,
+                "metadata": {**comp.metadata, "cache_key": key, "cache_parts": parts},
+            }
+        )
+        from pytest_llmeval.result import MAX_TEXT, Call
+
+        if len(keyed.text) <= MAX_TEXT:
+            entry = cache.entry(Call.from_completion(keyed), None)
+            keyed = Completion(
+                **{**keyed.__dict__, "metadata": {**keyed.metadata, "cache_entry": entry}}
+            )
+        return keyed
 
     async def _request(
         self, messages: Sequence[Message], params: GenerateParams, priority: bool

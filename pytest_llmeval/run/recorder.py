@@ -23,7 +23,7 @@ from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.gate import aggregate
 from pytest_llmeval.judge.grading import JUDGE_SUFFIX
 from pytest_llmeval.models.base import Completion
-from pytest_llmeval.result import Call, SampleResult
+from pytest_llmeval.result import Call, SampleResult, completion_of
 from pytest_llmeval.run.engine import request_id
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.store import cache
@@ -198,7 +198,7 @@ class Recorder:
                 for r in results
                 if r.model is not None and r.model.cache_key and not r.model.cached
             ]
-            + [{**e, "run_id": self.run_id} for r in results for e in r.judge_cache]
+            + [{**e, "run_id": self.run_id} for r in results for e in r.cache_entries]
         )
 
     # -- resuming ------------------------------------------------------------------------------
@@ -337,16 +337,9 @@ class Recorder:
 
 
 def _completion(resp: dict[str, Any], latency: float | None, cached: bool = False) -> Completion:
-    return Completion(
-        text=resp.get("text") or "",
-        finish_reason=resp.get("finish_reason"),
-        prompt_tokens=resp.get("prompt_tokens"),
-        completion_tokens=resp.get("completion_tokens"),
-        latency_ms=float(latency or 0.0),
-        model=resp.get("model") or "",
-        cached=cached,
-        metadata={"resumed": True, "original_latency_ms": latency},
-    )
+    meta = {"resumed": True, "original_latency_ms": latency}
+    comp: Completion = completion_of(resp, latency or 0.0, cached, meta)
+    return comp
 
 
 def _first_line(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval import contamination, models
+from pytest_llmeval import contamination, conversation, models
 from pytest_llmeval.export import summary
 from pytest_llmeval.judge import grading as judging
 from pytest_llmeval.judge.scorer import VERDICT
@@ -52,6 +52,7 @@ scores_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 completion_key = pytest.StashKey[Completion]()
 repeat_key = pytest.StashKey[int]()  # the try an item with repeats is running
 tries_key = pytest.StashKey[list[SampleResult]]()  # its finished tries
+fixture_calls_key = pytest.StashKey[list[Completion]]()  # its `model` fixture calls
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
@@ -76,6 +77,7 @@ class Runner:
         self.answer_sink: Callable[[str, Completion], None] | None = None
         self.replay: dict[str, Completion] = {}
         self.replay_judge: dict[str, Completion] = {}
+        self._items: dict[str, pytest.Item] = {}  # eval items by node id (model fixture)
 
     # -- the engine ------------------------------------------------------------------------
     @property
@@ -260,6 +262,7 @@ class Runner:
             case.params_for(self.params_for(case.suite)),
             judging.follow_up(case),
             repeat=repeat,
+            conversation=case.conversation,
         )
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -269,6 +272,7 @@ class Runner:
         for item in items:
             if case_key not in item.stash:
                 continue
+            self._items[item.nodeid] = item
             # A marked test that never asks for `completion` must not cost a request.
             names = getattr(item, "fixturenames", None)
             if names is None or "completion" in names:
@@ -298,13 +302,47 @@ class Runner:
             self.config.workeroutput["llmeval_contamination"] = self.contamination  # type: ignore[attr-defined]
 
     def generate(self, messages: list[Message], params: GenerateParams) -> Completion:
-        """A direct, blocking model call (the ``model`` fixture)."""
+        """A blocking model call from a test body (the ``model`` fixture), through the
+        engine: cached like any other, and, in an eval item, kept as its answer."""
+        item = self._current_item()
+        repeat = item.stash.get(repeat_key, 0) if item is not None else 0
         try:
-            return self.engine.generate(
-                messages, compat.effective_params(self.options.model, params)
+            comp = self.engine.generate(
+                messages, compat.effective_params(self.options.model, params), repeat
             )
         except ModelError as exc:
+            if item is not None:
+                self._failed(item, MODEL, str(exc), exc)
             raise ModelFailure(f"model error: {exc}") from None
+        if item is not None:
+            self.result(item)
+            calls = item.stash.setdefault(fixture_calls_key, [])
+            transcript = [*messages, conversation.assistant_message(comp)]
+            calls.append(dataclasses.replace(comp, transcript=tuple(transcript)))
+        return comp
+
+    def _current_item(self) -> pytest.Item | None:
+        """The eval item whose test body is running: pytest names it in
+        ``PYTEST_CURRENT_TEST`` (``NODEID (call)``)."""
+        import os
+
+        current = os.environ.get("PYTEST_CURRENT_TEST", "")
+        nodeid = current.rsplit(" (", 1)[0]
+        return self._items.get(nodeid)
+
+    def _fixture_answer(self, item: pytest.Item) -> Completion | None:
+        """The `model` fixture's calls in this item, as one answer (a conversation)."""
+        calls = item.stash.get(fixture_calls_key, None)
+        if not calls:
+            return None
+        transcript: list[Message] = []
+        for c in calls:
+            msgs = list(c.transcript)
+            if transcript and msgs[: len(transcript)] == transcript:
+                transcript += msgs[len(transcript) :]
+            else:
+                transcript += msgs
+        return conversation.combine(calls, transcript)
 
     def completion_for(self, item: pytest.Item) -> Completion:
         done = item.stash.get(completion_key, None)
@@ -317,11 +355,23 @@ class Runner:
         except ModelError as exc:
             self._failed(item, MODEL, str(exc), exc)
             raise ModelFailure(f"model error: {exc}") from None
-        self._update(item, model=Call.from_completion(comp))
+        self._keep(item, comp)
         item.stash[completion_key] = comp
         if case.suite.judge is not None:
             self._grade(item, case, comp)
         return item.stash[completion_key]
+
+    def _keep(self, item: pytest.Item, comp: Completion) -> None:
+        """The item's answer on its row, with a conversation's own cache entries."""
+        entries = comp.metadata.get("cache_entries") or ()
+        changes: dict[str, Any] = {"model": Call.from_completion(comp)}
+        if entries:
+            spec = self.model_spec or ""
+            changes["cache_entries"] = (
+                *self.result(item).cache_entries,
+                *({**e, "model": spec} for e in entries),
+            )
+        self._update(item, **changes)
 
     def _grade(self, item: pytest.Item, case: Case, comp: Completion) -> None:
         """Grade the answer now (usually already graded ahead); a judge error is an E."""
@@ -338,7 +388,7 @@ class Runner:
         self._update(
             item,
             judge=graded.call(),
-            judge_cache=tuple({**e, "model": spec} for e in graded.cache_entries),
+            cache_entries=tuple({**e, "model": spec} for e in graded.cache_entries),
         )
         if graded.error is not None:
             # the judge's call failing is an outage; its verdict staying invalid, a judge
@@ -425,6 +475,10 @@ class Runner:
             return None
         case = item.stash[case_key]
         comp = item.stash.get(completion_key, None)
+        if comp is None:
+            comp = self._fixture_answer(item)
+            if comp is not None:  # the test body asked the model itself: score that
+                self._keep(item, comp)
         if comp is None and result_key not in item.stash:
             return None  # the test used neither `completion` nor `llmeval_record`
         result = self.result(item)
@@ -470,6 +524,8 @@ class Runner:
                     del item.stash[result_key]
                 if completion_key in item.stash:
                     del item.stash[completion_key]
+                if fixture_calls_key in item.stash:
+                    del item.stash[fixture_calls_key]
             item.stash[repeat_key] = repeat
             outcome: BaseException | None = None
             try:

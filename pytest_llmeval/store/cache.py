@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.models.base import Completion, GenerateParams, Message
-from pytest_llmeval.result import Call
+from pytest_llmeval.result import Call, completion_of
 
 MODES = ("auto", "on", "off", "refresh")
 
@@ -100,16 +100,9 @@ class Lookup:
 
 def hit(key: str, response: Mapping[str, Any], latency_ms: float | None) -> Completion:
     """A cached answer as a completion: its latency is the lookup's, the model's is kept."""
-    return Completion(
-        text=response["text"],
-        finish_reason=response.get("finish_reason"),
-        prompt_tokens=response.get("prompt_tokens"),
-        completion_tokens=response.get("completion_tokens"),
-        latency_ms=0.0,
-        model=response.get("model") or "",
-        cached=True,
-        metadata={"cache_key": key, "original_latency_ms": latency_ms},
-    )
+    meta = {"cache_key": key, "original_latency_ms": latency_ms}
+    comp: Completion = completion_of(response, 0.0, cached=True, metadata=meta)
+    return comp
 
 
 def entry(call: Call, model: str | None, run_id: str | None = None) -> dict[str, Any]:

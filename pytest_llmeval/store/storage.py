@@ -21,7 +21,7 @@ from typing import Any
 from pytest_llmeval.result import COLUMNS, SampleResult
 from pytest_llmeval.store.cache import canonical
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # Each entry upgrades the schema from version i to i+1; never edit a released entry.
 MIGRATIONS: list[str] = [
@@ -213,10 +213,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX cache_by_created ON cache (created_at);
     CREATE INDEX cache_by_messages ON cache (messages_sha);
     """,
+    # 8: the functions a model called, and a conversation's every message, as JSON
+    """
+    ALTER TABLE results ADD COLUMN tool_calls TEXT;
+    ALTER TABLE results ADD COLUMN transcript TEXT;
+    """,
 ]
 
 RESULT_COLUMNS = ("run_id", *COLUMNS, "created_at")  # the result's own, and the row's keys
-_JSON_RESULT = {"slices", "scores"}
+_JSON_RESULT = {"slices", "scores", "tool_calls", "transcript"}
 _OPEN_LOCK = threading.Lock()
 HEARTBEAT_S = 15.0  # a running session touches its run row this often
 STALE_AFTER_S = 300.0  # a running row silent for this long belongs to a dead process
@@ -312,7 +317,8 @@ class Store:
             full = {**r.columns(), "run_id": run_id, "created_at": now}
             values.append(
                 tuple(
-                    _dump(full.get(c)) if c in _JSON_RESULT else full.get(c) for c in RESULT_COLUMNS
+                    _dump(full[c]) if c in _JSON_RESULT and full.get(c) is not None else full.get(c)
+                    for c in RESULT_COLUMNS
                 )
             )
         marks = ", ".join("?" for _ in RESULT_COLUMNS)

@@ -36,8 +36,8 @@ def _bad_dataset(project: EvalProject, line3: str) -> pytest.RunResult:
             "data/qa.jsonl:3: field 'id' 'a::b' contains '::'",
         ),
         (
-            '{"question": "?", "context": "c", "expected_answer": "a"}',
-            "data/qa.jsonl:3: field 'id' missing",
+            '{"id": ["q9"], "question": "?", "context": "c", "expected_answer": "a"}',
+            "data/qa.jsonl:3: field 'id' must be a string",
         ),
         (
             '{"id": "q9", "question": 7, "context": "c", "expected_answer": "a"}',
@@ -80,8 +80,9 @@ def test_malformed_data_is_one_line_collection_error(
         (
             "task: qa\ndataset: data/qa.jsonl\nscorer: [qa_f1]\n",
             "evals/eval_qa.yaml:3: field 'scorer': unknown key (did you mean 'scorers'? known: "
-            "dataset, description, expected, judge, model_thresholds, name, params, pass_on, "
-            "prompt, repeats, scorers, task, thresholds)",
+            "checks, dataset, description, expected, fewshot, id, judge, max_tool_steps, "
+            "messages, model_thresholds, name, params, pass_on, prompt, repeats, scorers, "
+            "solver, task, thresholds, tool_results, tools, turns)",
         ),
         (
             "task: poetry\ndataset: data/qa.jsonl\n",

@@ -143,7 +143,10 @@ def test_cache_modes(project: EvalProject) -> None:
 def test_deselected_and_unused_items_are_never_requested(project: EvalProject) -> None:
     records = qa_records(6)
     write_jsonl(project.path / "data" / "qa.jsonl", records)
-    project.server.configure(script=answers(records))
+    script = answers(records)
+    # the test body asks the bare question; its answer is what the suite scores
+    script["replies"].update({r["question"]: r["expected_answer"] for r in records})
+    project.server.configure(script=script)
     project.pytester.makepyfile(
         test_qa="""
         import pytest

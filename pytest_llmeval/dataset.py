@@ -319,7 +319,6 @@ class FieldNeed:
     placeholder: bool = False
     container_hint: str = ""  # said when the field holds a list or an object instead
 
-
     def show(self, name: str, short: bool = False) -> str:
         if self.placeholder:
             return f"{{{name}}}" if short else f"placeholder {{{name}}}"

@@ -187,7 +187,7 @@ class Suite:
                             "a list of chat messages"
                         ) from None
             if self.checks_field is not None:
-                from pytest_llmeval.scorers import checks as checklib  # type: ignore[attr-defined]
+                from pytest_llmeval.scorers import checks as checklib
 
                 problem = checklib.validate_checks(s[self.checks_field])
                 if problem is not None:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.models.base import ToolCall
 from pytest_llmeval.stats import finite
 
 if TYPE_CHECKING:
@@ -219,6 +220,14 @@ def miss_message(case: Case, result: SampleResult | None, failing: Sequence[str]
     for name in failing:
         score = scores[name]
         lines.append(f"  {name}: {score.get('explanation') or score.get('value')}")
+    calls = result.model.tool_calls if result is not None and result.model else ()
+    if case.suite.tools_field is not None or calls:
+        lines.append(f"  expected call: {_short(result.expected if result else None)}")
+        got = "; ".join(ToolCall.from_dict(c).show() for c in calls)
+        if not calls:
+            got = f"no call, text {_short(result.output if result else None)}"
+        lines.append(f"  got call:      {_short(got)}")
+        return "\n".join(lines)
     lines.append(f"  expected: {_short(result.expected if result else None)}")
     lines.append(f"  got:      {_short(result.output if result else None)}")
     return "\n".join(lines)

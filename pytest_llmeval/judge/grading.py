@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from pytest_llmeval.judge import (
     Verdict,
     apply_guard,
     build_messages,
+    inline,
     parse_verdict,
     repair_messages,
 )
@@ -30,6 +31,7 @@ from pytest_llmeval.result import MAX_TEXT, Call
 from pytest_llmeval.run.engine import FollowUp, Request
 from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case
+from pytest_llmeval.suite.model import RUBRIC_CHECKS
 
 JUDGE_SUFFIX = "::judge"
 
@@ -44,22 +46,131 @@ FOLLOW = "judge"  # the follow-up kind the judge's requests are planned under
 def follow_up(case: Case) -> FollowUp | None:
     """What the judge needs besides the answer; travels with the model's request."""
     rubric = case.suite.judge
-    if rubric is None:
+    statements = inline_statements(case)
+    if rubric is None and not statements:
         return None
     s = case.sample
-    question = s.get("question") or case.messages[-1]["content"]
+    question = s.get("question") or _last_user_text(case.messages)
     facts = s.get("reference_facts") or ()
     # the rubric travels as plain data: requests are pickled to the controller under xdist
     return FollowUp(
         FOLLOW,
         {
-            "rubric": rubric.as_dict(),
+            "rubric": rubric.as_dict() if rubric is not None else None,
             "question": str(question),
             "context": s.get("context"),
-            "reference": case.expected,
+            "reference": case.expected if rubric is not None else None,
             "facts": tuple(facts) if isinstance(facts, list) else (),
+            "statements": tuple(statements),
         },
     )
+
+
+def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            content = m.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def inline_statements(case: Case) -> list[str]:
+    """The statements this sample's answer is graded on by the judge: the suite's
+    ``rubric`` scorers', then its per-sample ``llm-rubric`` checks', with ``{{var}}``
+    filled from the sample."""
+    out: list[str] = []
+    fields = case.sample.fields
+    for info in case.suite.scorers:
+        if info.judged:
+            text = info.options.get("rubric") or info.options.get("value")
+            if isinstance(text, str):
+                out.append(inline.fill_vars(text, fields))
+    field = case.suite.checks_field
+    if field is not None:
+        for check in case.sample.get(field) or ():
+            if isinstance(check, Mapping) and check.get("type") in RUBRIC_CHECKS:
+                value = check.get("value")
+                if isinstance(value, str):
+                    out.append(inline.fill_vars(value, fields))
+    return list(dict.fromkeys(out))
+
+
+def inline_requests(
+    model_request: Request, answer: str, judge_params: GenerateParams
+) -> list[Request]:
+    """One judge request per inline statement; ids ``NODEID::rubricK``."""
+    assert model_request.follow is not None
+    p = model_request.follow.payload
+    question = p.get("question")
+    return [
+        Request(
+            f"{model_request.id}{inline.SUFFIX}{k}",
+            inline.messages(answer, text, question),
+            inline.params(judge_params),
+            repeat=model_request.repeat,
+        )
+        for k, text in enumerate(p.get("statements") or ())
+    ]
+
+
+def grade_inline(
+    engine: EngineLike,
+    model_request: Request,
+    answer: str,
+    judge_params: GenerateParams,
+    repairs: int,
+) -> tuple[dict[str, dict[str, Any]], Graded]:
+    """Ask the judge about each inline statement: (verdicts by statement, the calls' cost
+    and any error, as one ``Graded``)."""
+    assert model_request.follow is not None
+    statements = list(model_request.follow.payload.get("statements") or ())
+    graded = Graded(None, None, None, "", 0.0, 0, 0, 0, True)
+    verdicts: dict[str, dict[str, Any]] = {}
+    outputs = []
+    for text, current in zip(
+        statements, inline_requests(model_request, answer, judge_params), strict=True
+    ):
+        for attempt in range(repairs + 1):
+            graded.attempts += 1
+            try:
+                comp = engine.result(current)
+            except ModelError as exc:
+                graded.error, graded.cached = f"judge model error: {exc}", False
+                graded.failure = exc
+                return verdicts, graded
+            _account(graded, comp)
+            found = inline.parse(comp.text)
+            if isinstance(found, inline.RubricVerdict):
+                verdicts[text] = found.as_dict()
+                outputs.append(comp.text)
+                break
+            graded.error = (
+                f"judge error: invalid verdict on rubric {text[:60]!r} after {attempt + 1} "
+                f"attempts: {found}"
+            )
+            current = Request(
+                f"{current.id}-repair{attempt + 1}",
+                inline.repair(current.messages, comp.text, found),
+                current.params,
+                repeat=current.repeat,
+            )
+        else:
+            return verdicts, graded
+    graded.error = None
+    graded.output = "\n".join(outputs)
+    return verdicts, graded
+
+
+def _account(graded: Graded, comp: Completion) -> None:
+    graded.latency_ms += comp.metadata.get("original_latency_ms") or comp.latency_ms
+    graded.prompt_tokens += comp.prompt_tokens or 0
+    graded.completion_tokens += comp.completion_tokens or 0
+    graded.output, graded.cached = comp.text, graded.cached and comp.cached
+    if graded.started_at is None:
+        graded.started_at = comp.metadata.get("started_at")
+    graded.ended_at = comp.metadata.get("ended_at", graded.ended_at)
+    if comp.metadata.get("cache_key") and not comp.cached:
+        graded.cache_entries.append(cache.entry(Call.from_completion(comp), None))
 
 
 _rubrics: dict[str, Rubric] = {}
@@ -174,15 +285,7 @@ def grade(
             graded.error, graded.cached = f"judge model error: {exc}", False
             graded.failure = exc
             return graded
-        graded.latency_ms += comp.metadata.get("original_latency_ms") or comp.latency_ms
-        graded.prompt_tokens += comp.prompt_tokens or 0
-        graded.completion_tokens += comp.completion_tokens or 0
-        graded.output, graded.cached = comp.text, graded.cached and comp.cached
-        if graded.started_at is None:
-            graded.started_at = comp.metadata.get("started_at")
-        graded.ended_at = comp.metadata.get("ended_at", graded.ended_at)
-        if comp.metadata.get("cache_key") and not comp.cached:
-            graded.cache_entries.append(cache.entry(Call.from_completion(comp), None))
+        _account(graded, comp)
         verdict = parse_verdict(comp.text, rubric)
         if not isinstance(verdict, JudgeParseError):
             graded.verdict, graded.guard = apply_guard(verdict, answer, rubric)

@@ -29,6 +29,16 @@ class ToolCall:
         except ValueError:
             return None
 
+    def show(self) -> str:
+        """Compact and readable: ``get_weather(city='Paris', days=3)``; arguments that do
+        not parse as an object are shown as written."""
+        args = self.parsed()
+        if isinstance(args, dict):
+            inner = ", ".join(f"{k}={v!r}" for k, v in args.items())
+        else:
+            inner = self.arguments
+        return f"{self.name}({inner})"
+
     def as_dict(self) -> dict[str, Any]:
         """OpenAI's shape, as a message's ``tool_calls`` entry."""
         return {

@@ -22,6 +22,7 @@ from pytest_llmeval import __version__
 from pytest_llmeval.dataset import file_hash
 from pytest_llmeval.gate import aggregate
 from pytest_llmeval.judge.grading import JUDGE_SUFFIX
+from pytest_llmeval.judge.inline import SUFFIX as RUBRIC_SUFFIX
 from pytest_llmeval.models.base import Completion
 from pytest_llmeval.result import Call, SampleResult, completion_of
 from pytest_llmeval.run.engine import request_id
@@ -214,7 +215,7 @@ class Recorder:
         model: dict[str, Completion] = {}
         judge: dict[str, Completion] = {}
         for rid, a in answers.items():
-            target = judge if JUDGE_SUFFIX in rid else model
+            target = judge if JUDGE_SUFFIX in rid or RUBRIC_SUFFIX in rid else model
             target[rid] = _completion(a["response"], a["latency_ms"])
         for r in stored:
             if r.error or r.passed is None or r.model is None:

@@ -160,8 +160,12 @@ class Runner:
     def _plan_judge(self, req: Request, comp: Completion) -> None:
         """On the model's loop, as soon as an answer exists: queue its grading."""
         judge = self.judge_engine
-        if judge is not None:
-            judge.plan([judging.request(req, comp.text, self.judge_params)])
+        if judge is None or req.follow is None:
+            return
+        requests = judging.inline_requests(req, comp.text, self.judge_params)
+        if req.follow.payload.get("rubric") is not None:
+            requests.insert(0, judging.request(req, comp.text, self.judge_params))
+        judge.plan(requests)
 
     @property
     def judge_params(self) -> GenerateParams:
@@ -359,6 +363,8 @@ class Runner:
         item.stash[completion_key] = comp
         if case.suite.judge is not None:
             self._grade(item, case, comp)
+        if judging.inline_statements(case):
+            self._grade_inline(item, case, item.stash[completion_key])
         return item.stash[completion_key]
 
     def _keep(self, item: pytest.Item, comp: Completion) -> None:
@@ -388,7 +394,10 @@ class Runner:
         self._update(
             item,
             judge=graded.call(),
-            cache_entries=tuple({**e, "model": spec} for e in graded.cache_entries),
+            cache_entries=(
+                *self.result(item).cache_entries,
+                *({**e, "model": spec} for e in graded.cache_entries),
+            ),
         )
         if graded.error is not None:
             # the judge's call failing is an outage; its verdict staying invalid, a judge
@@ -399,6 +408,42 @@ class Runner:
         # the judge's scorers read the verdict from the answer they score
         comp = dataclasses.replace(comp, metadata={**comp.metadata, VERDICT: graded})
         item.stash[completion_key] = comp
+
+    def _grade_inline(self, item: pytest.Item, case: Case, comp: Completion) -> None:
+        """The judge's verdicts on the sample's inline rubrics, for the checks that read
+        them (``completion.metadata["rubrics"]``); a judge error is an E."""
+        judge = self.judge_engine
+        assert judge is not None  # checked at collection
+        verdicts, graded = judging.grade_inline(
+            judge, self.request(item, case), comp.text, self.judge_params,
+            self.options.judge_repairs,
+        )  # fmt: skip
+        spec = self.options.judge.spec if self.options.judge else ""
+        earlier = self.result(item).judge
+        call = graded.call()
+        if earlier is not None:  # a rubric suite's judge too: one record of both
+            call = dataclasses.replace(
+                call,
+                output=f"{earlier.output}\n{call.output}".strip(),
+                latency_ms=(earlier.latency_ms or 0) + (call.latency_ms or 0),
+                prompt_tokens=(earlier.prompt_tokens or 0) + (call.prompt_tokens or 0),
+                completion_tokens=(earlier.completion_tokens or 0) + (call.completion_tokens or 0),
+            )
+        self._update(
+            item,
+            judge=call,
+            cache_entries=(
+                *self.result(item).cache_entries,
+                *({**e, "model": spec} for e in graded.cache_entries),
+            ),
+        )
+        if graded.error is not None:
+            kind = JUDGE_MODEL if graded.failure is not None else JUDGE
+            self._failed(item, kind, graded.error, graded.failure)
+            raise JudgeFailure(graded.error)
+        item.stash[completion_key] = dataclasses.replace(
+            comp, metadata={**comp.metadata, "rubrics": verdicts}
+        )
 
     def _failed(
         self, item: pytest.Item, kind: str, why: str, exc: ModelError | None = None

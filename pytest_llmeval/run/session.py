@@ -197,12 +197,12 @@ class EvalSession:
                 {
                     i.stash[case_key].suite.name
                     for i in items
-                    if case_key in i.stash and i.stash[case_key].suite.judge
+                    if case_key in i.stash and i.stash[case_key].needs_judge
                 }
             )
             if judged:
                 return (
-                    f"pytest-llmeval: suite {', '.join(judged)} is graded by a judge: pass "
+                    f"pytest-llmeval: suite {', '.join(judged)} is graded by a judge (a rubric): pass "
                     "--judge-model SPEC (and --judge-base-url for an OpenAI-compatible "
                     "server), or set llmeval_judge_model in ini"
                 )

@@ -26,6 +26,7 @@ from pytest_llmeval.suite import render
 from pytest_llmeval.tasks import SCALARS, TASKS, Prompt
 
 _checked: set[tuple[Any, ...]] = set()  # (dataset, needs) pairs already checked
+RUBRIC_CHECKS = ("llm-rubric", "rubric")  # per-sample check types a judge grades
 SAMPLE_SCHEMA = "schema"  # the sample field response_format: json_schema sends by default
 NOTES: list[str] = []  # what loading suites found worth a header line (few-shot overlap)
 
@@ -283,6 +284,18 @@ class Case:
     def expected(self) -> Any:
         f = self.suite.expected_field
         return None if f is None else self.sample.expected
+
+    @property
+    def needs_judge(self) -> bool:
+        """Graded by a judge model: its suite's rubric or rubric scorer, or an
+        ``llm-rubric`` among its own checks."""
+        if self.suite.needs_judge:
+            return True
+        field_name = self.suite.checks_field
+        if field_name is None:
+            return False
+        checks = self.sample.get(field_name) or ()
+        return any(isinstance(c, dict) and c.get("type") in RUBRIC_CHECKS for c in checks)
 
     def params_for(self, params: GenerateParams) -> GenerateParams:
         """The suite's resolved ``params`` for this sample: its own tools, and a

@@ -210,7 +210,7 @@ def test_judged_suites_need_a_judge(project: EvalProject) -> None:
     _suite(project, 2, verdict())
     result = project.run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "is graded by a judge: pass --judge-model" in result.stderr.str()
+    assert "is graded by a judge (a rubric): pass --judge-model" in result.stderr.str()
 
 
 def test_judge_under_xdist(project: EvalProject) -> None:

@@ -20,6 +20,7 @@ from pytest_llmeval.export.html.markup import (
     _slug,
 )
 from pytest_llmeval.export.summary import fmt, worst
+from pytest_llmeval.models.base import ToolCall
 from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
 from pytest_llmeval.store.results import Run
@@ -87,8 +88,30 @@ def _messages(prompt: Any) -> list[tuple[str, str]] | None:
         except ValueError:
             return None
     if isinstance(data, list) and all(isinstance(m, Mapping) for m in data):
-        return [(str(m.get("role", "")), _content(m.get("content"))) for m in data]
+        return [_message(m) for m in data]
     return None
+
+
+def _message(m: Mapping[str, Any]) -> tuple[str, str]:
+    """A chat message as (who, text): a named few-shot turn says its name, an assistant's
+    tool calls and a tool's result say what they are."""
+    role = str(m.get("role", ""))
+    if m.get("name"):
+        role += f" ({m['name']})"
+    text = _content(m.get("content"))
+    calls = [ToolCall.from_dict(c).show() for c in m.get("tool_calls") or ()]
+    if calls:
+        text = "\n".join([text, *(f"call {c}" for c in calls)]).strip()
+    if role == "tool" and m.get("tool_call_id"):
+        role += f" ({m['tool_call_id']})"
+    return role, text
+
+
+def _chat(messages: Sequence[tuple[str, str]]) -> str:
+    return "".join(
+        f'<div class="msg"><div class="role">{_e(role)}</div>{_pre(content)}</div>'
+        for role, content in messages
+    )
 
 
 def _content(content: Any) -> str:
@@ -124,14 +147,13 @@ def _sample_card(r: SampleResult) -> str:
             if name == "judge":  # its rationale has a block of its own
                 text = f"score {fmt(finite(s.get('value')))}, below the rubric's pass mark"
             why.append(f"<li><code>{_e(name)}</code>: {_e(text)}</li>")
-    messages = _messages(r.prompt)
-    if messages is not None:
-        prompt = "".join(
-            f'<div class="msg"><div class="role">{_e(role)}</div>{_pre(content)}</div>'
-            for role, content in messages
-        )
-    else:
-        prompt = _pre(r.prompt)
+    messages = _messages(list(call.transcript) if call.transcript else r.prompt)
+    prompt = _chat(messages) if messages is not None else _pre(r.prompt)
+    prompt_title = "Conversation" if call.transcript else "Prompt"
+    output = _pre(r.output)
+    if call.tool_calls:
+        shown = "\n".join(ToolCall.from_dict(c).show() for c in call.tool_calls)
+        output = (_pre(r.output) if r.output else "") + f"<h4>Tool calls</h4>{_pre(shown)}"
     expected_value = _json_value(r.expected)
     parts = [
         f'<article class="sample{" error" if error else ""}" id="{_slug("sample", task, sid)}">',
@@ -139,13 +161,14 @@ def _sample_card(r: SampleResult) -> str:
         f'<div class="muted">{" &middot; ".join(facts)}</div>',
         f'<ul class="why">{"".join(why)}</ul>' if why else "",
         '<div class="grid3">',
-        f"<div><h4>Prompt</h4>{prompt}</div>",
-        f"<div><h4>Output</h4>{_pre(r.output)}</div>",
+        f"<div><h4>{prompt_title}</h4>{prompt}</div>",
+        f"<div><h4>Output</h4>{output}</div>",
         f"<div><h4>Expected</h4>{_pre(_pretty_expected(r.expected))}</div>",
         "</div>",
     ]
     json_task = any(str(n).startswith("json_") for n in scores)
-    if expected_value is not None and (isinstance(expected_value, dict) or json_task) and not error:
+    diffable = isinstance(expected_value, dict) or json_task
+    if expected_value is not None and diffable and not error and not call.tool_calls:
         parts.append(_diff_table(expected_value, r.output))
     judge = scores.get("judge")
     if isinstance(judge, Mapping) and judge.get("explanation"):

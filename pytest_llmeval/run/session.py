@@ -561,6 +561,9 @@ class EvalSession:
             lines = [
                 f"llmeval: model {m.spec}{where}, run {self.run_id}, db {self.options.db_path}"
             ]
+        from pytest_llmeval.suite.model import NOTES
+
+        self.notes += [n for n in NOTES if n not in self.notes]
         return lines + [f"llmeval: {note}" for note in self.notes]
 
     @property

@@ -159,6 +159,7 @@ def build_suite(
         ("tool_results", ("tool_results",)),
         ("checks", ("checks",)),
         ("id", ("id",)),
+        ("fewshot", ("fewshot",)),
     ):
         if key in spec:
             origins.append((key, str(fail(list(path), "")).rsplit(": ", 1)[0]))

@@ -204,8 +204,30 @@ class Suite:
 
     @cached_property
     def shots_pool(self) -> tuple[Sample, ...]:
-        assert self.fewshot is not None
-        return self.fewshot.pool(self.name, self.expected_field)
+        """The few-shot examples that may be used: the file's, less any whose prompt is
+        also a prompt of this suite's dataset (a test sample shown with its answer)."""
+        fs = self.fewshot
+        assert fs is not None
+        pool = fs.pool(self.name, self.expected_field)
+        tests = load_jsonl(
+            self.dataset, self.name, display=self.dataset_display, id_field=self.id_field
+        )
+        seen = {json.dumps(self.prompt.user_message(s)) for s in tests}
+        clean = tuple(s for s in pool if json.dumps(self.prompt.user_message(s)) not in seen)
+        if len(clean) < len(pool):
+            note = (
+                f"few-shot for {self.name}: {len(pool) - len(clean)} of {len(pool)} examples in "
+                f"{fs.display} are also in {self.dataset_display} and are never used as shots"
+            )
+            if note not in NOTES:
+                NOTES.append(note)
+        if len(clean) < fs.n + 1:
+            raise DatasetError(
+                f"{self.origin('fewshot') or self.source}: fewshot: {fs.display} has "
+                f"{len(clean)} usable examples, fewer than n={fs.n} (and one to spare for a "
+                "sample that is itself in the file)"
+            )
+        return clean
 
     @property
     def _needs_key(self) -> tuple[Any, ...]:

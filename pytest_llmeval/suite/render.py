@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +41,15 @@ class FewShot:
     mode: str = "turns"  # user/assistant turns; "text": one user message, lm-eval style
     target_delimiter: str = " "  # lm-eval's defaults
     fewshot_delimiter: str = "\n\n"
-    excluded: frozenset[str] = field(default=frozenset(), compare=False)  # pool ids left out
 
     def pool(self, name: str, expected_key: str | None) -> tuple[Sample, ...]:
         return load_jsonl(self.dataset, name, display=self.display, expected_key=expected_key)
 
     def examples(self, sample: Sample, pool: Sequence[Sample]) -> list[Sample]:
-        """The sample's shots: never the sample itself (nor a pool entry left out as a
-        copy of a test sample); the same shots for the same sample on every run."""
+        """The sample's shots: never the sample itself; the same shots for the same sample
+        on every run (seeded by its id)."""
         own = _content(sample)
-        usable = [s for s in pool if s.id not in self.excluded and _content(s) != own]
+        usable = [s for s in pool if _content(s) != own]
         if self.sampler == "first_n":
             return usable[: self.n]
         rng = random.Random(f"{self.seed}:{sample.id}")

@@ -202,7 +202,7 @@ def _prompt(spec: Mapping[str, Any], task: Any, fail: Any) -> Prompt:
             raise fail(["prompt", "user"], "missing (or name the samples' chat messages "
                        "with messages: FIELD)")  # fmt: skip
         return Prompt(user=own.get("user"), system=own.get("system"))
-    if "messages" in spec:
+    if "messages" in spec or "solver" in spec:  # the samples or the solver say what to send
         return Prompt(user=None)
     if task is None:
         raise fail(["prompt"], "missing: a suite without a built-in task needs a prompt "

@@ -126,10 +126,23 @@ class Recorder:
             store.close()
 
     def answer(self, request_id: str, comp: Completion) -> None:
-        """An answer the model gave (any thread): kept until its item scores it."""
+        """An answer the model gave (any thread): kept until its item scores it, and in the
+        cache at once, so a run stopped before its items scored them (Ctrl-C) does not pay
+        for them again on a plain rerun."""
         call = Call.from_completion(comp)
+        judged = JUDGE_SUFFIX in request_id or RUBRIC_SUFFIX in request_id
+        judge = self.options.judge
+        spec = (judge.spec if judge else "") if judged else self.model_spec or ""
+        entries = [dict(e) for e in comp.metadata.get("cache_entries") or ()]
+        if call.cache_key and not call.cached:
+            entries.append(cache.entry(call, spec))
         self._answers.put(
-            {"request_id": request_id, "latency_ms": call.latency_ms, "response": call.response()}
+            {
+                "request_id": request_id,
+                "latency_ms": call.latency_ms,
+                "response": call.response(),
+                "cache": [{**e, "model": spec, "run_id": self.run_id} for e in entries],
+            }
         )
 
     def _store_answers(self, store: Store) -> None:
@@ -140,6 +153,7 @@ class Recorder:
             except queue.Empty:
                 break
         store.put_answers(self.run_id, batch)
+        store.put_cache([e for a in batch for e in a.get("cache", ())])
 
     # -- during the run ----------------------------------------------------------------------
     def failed(self, nodeid: str, result: SampleResult | None) -> None:

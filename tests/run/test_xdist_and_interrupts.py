@@ -116,3 +116,37 @@ def test_ctrl_c_on_a_real_process_keeps_completed_rows(project: EvalProject) -> 
     # every item pytest counted is stored; the signal may also land between the moment a
     # finished item's row is recorded and the moment the terminal counts it: one more row
     assert passed <= run["n_results"] <= passed + 1 and 5 <= passed < 200
+
+
+def test_answers_that_arrived_before_ctrl_c_are_not_paid_for_again(project: EvalProject) -> None:
+    project.qa_suite(200)
+    project.server.configure(latency_ms=20)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *project.args("-q", "--llmeval-concurrency", "16")],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if project.server.stats()["requests"] >= 60:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out
+    kept = project.runs()[-1]["n_results"]
+    cached = project.query("SELECT COUNT(*) FROM cache")[0][0]
+    # the engine runs ahead of the items: more answers arrived than items scored, and every
+    # one of them is in the cache
+    assert cached > kept
+    sent_before = project.server.stats()["requests"]
+    result = project.run("-q")  # a plain rerun at temperature 0, not a resume
+    result.assert_outcomes(passed=200)
+    assert project.server.stats()["requests"] - sent_before == 200 - cached

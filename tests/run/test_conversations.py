@@ -91,7 +91,14 @@ def test_a_solver_runs_every_sample_concurrently_and_records_each_call(
     with Results(project.db) as results:
         row = results.samples("latest")[0]
     transcript = row.model.transcript
-    assert [m["role"] for m in transcript] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in transcript] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     assert transcript[-1]["content"] == row.output == row.expected
     assert transcript[0]["content"] == f"Plan: {records[0]['question']}"
     assert json.loads(row.prompt or "null") == []  # a solver sends what it decides

@@ -127,6 +127,8 @@ class SampleResult:
     # what the controller needs besides the row itself
     suite_size: int = 0
     tries: int = 1  # tries per sample in this run (--llmeval-repeats)
+    # the suite's tries this session selected (-k, --lf, --deselect, node ids); 0: all
+    selected: int = 0
     thresholds: Mapping[str, str] = field(default_factory=dict)
     gated: bool = False  # the suite has thresholds: a miss is statistics, not a failure
     miss: bool = False  # scored below the pass mark

@@ -61,8 +61,8 @@ def test_thresholds_decide_the_exit_code(
     if ret:
         result.stdout.fnmatch_lines(
             lines(
-                "*FAIL qa.accuracy = 0.8, needs >=0.9",
-                "FAILED llmeval::gate[qa.accuracy] - [qa] accuracy 0.8 does not meet >=0.9*",
+                "*FAIL qa.accuracy = 0.800, needs >=0.9",
+                "FAILED llmeval::gate[qa.accuracy] - [qa] accuracy 0.800 does not meet >=0.9*",
             )
         )
     run = project.runs()[0]
@@ -83,7 +83,7 @@ def test_project_thresholds_override_the_suite(project: EvalProject) -> None:
     )
     result = project.run()
     assert result.ret == 1
-    result.stdout.fnmatch_lines(lines("*FAIL qa.accuracy = 0.9, needs >=0.95"))
+    result.stdout.fnmatch_lines(lines("*FAIL qa.accuracy = 0.900, needs >=0.95"))
     result = project.run("--llmeval-threshold", "qa.accuracy>=0.85")
     assert result.ret == 0
     result.stdout.fnmatch_lines(lines("llmeval gate PASSED: 2/2 thresholds met"))
@@ -300,4 +300,4 @@ def test_per_model_thresholds_replace_the_suite_bar(project: EvalProject) -> Non
     project.server.configure(script={"default": "wrong"})
     result = project.run(model="openai/small-1")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*FAIL qa.accuracy = 0, needs >=0.5"])
+    result.stdout.fnmatch_lines(["*FAIL qa.accuracy = 0.000, needs >=0.5"])

@@ -35,6 +35,11 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_value(value: float | None) -> str:
+    """A metric's value where a gate message names it: as the metrics table shows it."""
+    return "missing" if value is None else fmt(value)
+
+
 def interval(m: Mapping[str, Any]) -> str:
     if m.get("lo") is None or m.get("hi") is None:
         return ""
@@ -103,6 +108,8 @@ def _verdict(v: Mapping[str, Any] | None, checked: bool) -> str:
         return ""
     if not checked:
         return "not checked"
+    if v.get("info"):  # a selection of the suite: shown, not gated
+        return "(would pass)" if v["passed"] else "(would fail)"
     return "PASS" if v["passed"] else "FAIL"
 
 
@@ -139,26 +146,32 @@ def render(result: Mapping[str, Any]) -> list[str]:
         for message in shown:
             lines += ["  " + line for line in str(message).splitlines()]
         lines.append("")
-    failed = [v for v in verdicts if not v["passed"]]
-    if verdicts and verdict == "not evaluated":
+    for task, (chosen, whole) in (result.get("selections") or {}).items():
+        lines.append(
+            f"llmeval gate not applied to {task}: this run selected {chosen} of its {whole} "
+            "samples (-k, --lf, --deselect or node ids), and thresholds over a hand-picked "
+            "part say nothing about the suite; they are shown for information"
+        )
+    gating = [v for v in verdicts if not v.get("info")]
+    failed = [v for v in gating if not v["passed"]]
+    if gating and verdict == "not evaluated":
         lines.append("llmeval gate NOT EVALUATED: the thresholds were not checked")
-    elif verdicts and verdict is None and result.get("status") == "interrupted":
+    elif gating and verdict is None and result.get("status") == "interrupted":
         lines.append("llmeval gate not applied: the run was interrupted")
-    elif verdicts and verdict is None and reason:
+    elif gating and verdict is None and reason:
         lines.append(f"llmeval gate not applied: {reason}")
-    elif verdicts:
+    elif gating:
         state = "FAILED" if failed else "PASSED"
         lines.append(
-            f"llmeval gate {state}: {len(verdicts) - len(failed)}/{len(verdicts)} thresholds met"
+            f"llmeval gate {state}: {len(gating) - len(failed)}/{len(gating)} thresholds met"
         )
         for v in failed:
-            value = "missing" if v["value"] is None else f"{v['value']:.4g}"
             note = f" ({v['note']})" if v["note"] else ""
             lines.append(
-                f"  FAIL {v['task']}.{v['metric']} = {value}, needs "
+                f"  FAIL {v['task']}.{v['metric']} = {fmt_value(v['value'])}, needs "
                 f"{v['op']}{v['threshold']:g}{note}"
             )
-    else:
+    elif not verdicts:
         lines.append("llmeval: no thresholds configured; sample misses fail like plain tests")
     if result.get("baseline"):
         lines += baseline_lines(result["baseline"])

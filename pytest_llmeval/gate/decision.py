@@ -193,6 +193,9 @@ class Facts:
     max_error_rate: float = 0.0
     strict: bool = False
     partial: bool = False
+    # suites of which the session selected only part (-k, --lf, node ids): (selected, all).
+    # Not gated: a gate over a hand-picked part of a suite says nothing about the suite.
+    selections: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class Findings:
     unchecked: list[Verdict]
     gated: frozenset[str]
     decision: Decision
+    informational: list[Verdict] = field(default_factory=list)  # on a selection: not gated
 
 
 def regressed(comparison: Comparison | None, fail_underpowered: bool = False) -> bool:
@@ -239,10 +243,14 @@ def evaluate(
     thresholds = merge(suite_thresholds, project_thresholds, {r.task for r in rows if r.judged})
     verdicts = evaluate_thresholds(thresholds.values(), values)
     unchecked = never_produced(verdicts, values, rows)
-    gated = frozenset({t.task for t in thresholds.values()} & set(values))
+    selected = set(facts.selections)
+    informational = [v for v in verdicts if v.threshold.task in selected and v not in unchecked]
+    gated = frozenset({t.task for t in thresholds.values()} & set(values)) - selected
     facts = replace(facts, gated=gated)
     decision = decide(
-        facts, [v for v in verdicts if v not in unchecked], regressed(comparison, fail_underpowered)
+        facts,
+        [v for v in verdicts if v not in unchecked and v not in informational],
+        regressed(comparison, fail_underpowered),
     )
     if unchecked and decision.exitstatus in (EXIT_OK, EXIT_FAILED):
         v = unchecked[0]
@@ -254,7 +262,7 @@ def evaluate(
             EXIT_USAGE,
             f"cannot check threshold {t.task}.{t.metric}{t} ({t.source}): {v.note}",
         )
-    return Findings(verdicts, unchecked, gated, decision)
+    return Findings(verdicts, unchecked, gated, decision, informational)
 
 
 def decide(
@@ -287,8 +295,10 @@ def decide(
         reason = f"{facts.crashed} xdist worker(s) crashed"
     elif facts.stopped_early:
         reason = "stopped early (-x / --maxfail)"
+    # a task without thresholds: its misses and errors fail, as in plain pytest; a selection
+    # of a gated suite: its misses are still misses (its items decide, not the gate)
     ungated = any(
-        facts.misses.get(t) or facts.errors.get(t)
+        (facts.misses.get(t) and t not in facts.selections) or facts.errors.get(t)
         for t in set(facts.misses) | set(facts.errors)
         if t not in facts.gated
     )

@@ -177,9 +177,11 @@ class Recorder:
                 "thresholds": result.thresholds,
                 "dataset": result.dataset,
                 "tries": result.tries,
+                "selected": result.selected,
             },
         )
         info["size"] = max(info["size"], result.suite_size)
+        info["selected"] = max(info.get("selected", 0), result.selected)
         if result.eval_error:
             self.errors[result.task] += 1
         if result.budget_error and result.error:
@@ -266,6 +268,16 @@ class Recorder:
             any(counts[t] < info["size"] for t, info in self.suite_info.items())
             or self.options.limit is not None
         )
+
+    def selections(self) -> dict[str, tuple[int, int]]:
+        """Suites of which this session selected only some tries (-k, --lf, --deselect or
+        node ids): suite -> (selected, all). ``--llmeval-limit`` picks a sample: not here."""
+        out = {}
+        for task, info in self.suite_info.items():
+            full = info["size"] * info["tries"]
+            if 0 < info.get("selected", 0) < full:
+                out[task] = (info["selected"], full)
+        return out
 
     def planned(self) -> int:
         """Rows the suites' samples make: one per try."""

@@ -78,6 +78,7 @@ class Runner:
         self.replay: dict[str, Completion] = {}
         self.replay_judge: dict[str, Completion] = {}
         self._items: dict[str, pytest.Item] = {}  # eval items by node id (model fixture)
+        self.selected: dict[str, int] = {}  # suite -> tries selected this session
 
     # -- the engine ------------------------------------------------------------------------
     @property
@@ -277,6 +278,8 @@ class Runner:
             if case_key not in item.stash:
                 continue
             self._items[item.nodeid] = item
+            name = item.stash[case_key].suite.name
+            self.selected[name] = self.selected.get(name, 0) + len(item.stash[case_key].tries)
             # A marked test that never asks for `completion` must not cost a request.
             names = getattr(item, "fixturenames", None)
             if names is None or "completion" in names:
@@ -475,6 +478,7 @@ class Runner:
                 expected=_text(case.expected),
                 suite_size=case.suite_size,
                 tries=self.options.repeats_for(case.suite.repeats),
+                selected=self.selected.get(case.suite.name, 0),
                 thresholds={t.metric: str(t) for t in thresholds},
                 # a miss in a gated suite is statistics, not a failure: the gate decides
                 gated=bool(thresholds) or case.suite.name in self.options.project_tasks,

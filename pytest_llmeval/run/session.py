@@ -274,12 +274,23 @@ class EvalSession:
             for when, key, content in getattr(item, "_report_sections", [])
         ]
         when = cast(Literal["setup", "call", "teardown"], call.when)
+        message = str(call.excinfo.value)
+        outcome: Literal["failed", "skipped"] = "failed"
+        longrepr: Any = message
+        if self._miss_is_statistics(item, call):
+            # A miss in a gated suite is no failure: every report (JUnit, json-report, the
+            # CI test reporters that read them) must agree with the exit code. Skipped is
+            # the one outcome they show as neither passed nor failed; it carries the miss
+            # as its reason, and pytest_report_teststatus still names it "missed".
+            outcome = "skipped"
+            path, lineno, _ = item.location
+            longrepr = (str(path), (lineno or 0) + 1, f"missed: {message}")
         return pytest.TestReport(
             nodeid=item.nodeid,
             location=item.location,
             keywords={k: 1 for k in item.keywords},
-            outcome="failed",
-            longrepr=str(call.excinfo.value),
+            outcome=outcome,
+            longrepr=longrepr,
             when=when,
             sections=sections,
             duration=call.duration,
@@ -287,6 +298,14 @@ class EvalSession:
             stop=call.stop,
             user_properties=item.user_properties,
         )
+
+    def _miss_is_statistics(self, item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
+        if self.options.strict or call.excinfo is None:
+            return False
+        if not call.excinfo.errisinstance(SampleMiss):
+            return False
+        result = self.runner.final_result(item)
+        return result is not None and result.gated
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -296,7 +315,10 @@ class EvalSession:
         report = yield
         # only the call phase, or a failed setup, carries the result (checked first: this
         # runs for every phase of every item)
-        if report.skipped or call.when == "teardown" or (call.when == "setup" and report.passed):
+        if call.when == "teardown" or (call.when == "setup" and report.passed):
+            return report
+        missed = bool(call.excinfo and call.excinfo.errisinstance(SampleMiss))
+        if report.skipped and not missed:  # a real skip (a miss reports as skipped too)
             return report
         result = self.runner.final_result(item)
         if result is None:
@@ -307,7 +329,7 @@ class EvalSession:
                 result = result.with_(error=why[:2000], error_kind=TEST)
         elif call.when != "call":
             return report
-        result = result.with_(miss=bool(call.excinfo and call.excinfo.errisinstance(SampleMiss)))
+        result = result.with_(miss=missed)
         # Only JSON primitives survive xdist's transport: a result rides as a plain dict.
         report.llmeval = result.as_dict()  # type: ignore[attr-defined]
         tries = item.stash.get(tries_key, None)
@@ -322,10 +344,12 @@ class EvalSession:
         """Say the eval's truth in pytest's vocabulary: a miss in a gated suite is its own
         outcome (``m``, ``N missed``, no traceback), and a sample that could not be
         evaluated in the call phase (a scorer that raised) is an error, not a failure."""
-        result = _result_of(report)
-        if result is None or report.when != "call" or not report.failed:
+        if report.when != "call" or report.passed:
             return None
-        if result.eval_error:
+        result = _result_of(report)
+        if result is None:
+            return None
+        if result.eval_error and report.failed:
             return "error", "E", "ERROR"
         if self._shown_as_missed(result):
             return "missed", "m", ("MISSED", {"yellow": True})
@@ -338,11 +362,13 @@ class EvalSession:
         if self.is_worker or report.nodeid.startswith(GATE_PREFIX):
             return
         result = _result_of(report)
-        if report.failed:
+        missed = result is not None and report.when == "call" and self._shown_as_missed(result)
+        if report.failed or missed:
             self.recorder.failed(report.nodeid, result)
-            if result is not None and self._shown_as_missed(result):
-                # shown in the summary: a miss that is no failure has no FAILURES entry
-                self.recorder.missed(result.task, report.nodeid, str(report.longrepr))
+        if missed and result is not None:
+            # shown in the summary: a miss that is no failure has no FAILURES entry
+            text = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+            self.recorder.missed(result.task, report.nodeid, str(text).removeprefix("missed: "))
         if result is None:
             return
         for row in _tries_of(report) or [result]:
@@ -351,6 +377,20 @@ class EvalSession:
             self.recorder.add(row)
             if self.outputs is not None:
                 self.outputs.sample(row)
+
+    @pytest.hookimpl(trylast=True, specname="pytest_runtest_logreport")
+    def pytest_runtest_logreport_lastfailed(self, report: pytest.TestReport) -> None:
+        """``--lf`` reruns misses: pytest's last-failed plugin forgets a report that is not
+        failed (a miss reports as skipped, see above), so it is put back, after it ran."""
+        if self.is_worker or report.when != "call" or not report.skipped:
+            return
+        result = _result_of(report)
+        if result is None or not self._shown_as_missed(result):
+            return
+        lf = self.config.pluginmanager.get_plugin("lfplugin")
+        lastfailed = getattr(lf, "lastfailed", None)
+        if isinstance(lastfailed, dict):
+            lastfailed[report.nodeid] = True
 
     # -- the end -------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -399,6 +439,7 @@ class EvalSession:
             max_error_rate=self.options.max_error_rate,
             strict=self.options.strict,
             partial=rec.partial(),
+            selections=rec.selections(),
         )
         findings = gate.evaluate(
             facts,
@@ -414,6 +455,7 @@ class EvalSession:
             self.options.fail_underpowered,
         )
         decision, verdicts, unchecked = findings.decision, findings.verdicts, findings.unchecked
+        info = findings.informational
         requests = self.runner.request_reports()  # what was sent, and what the server refused
         self.notes += [n for r in requests.values() for n in r.get("notes", ())]
         self.result = {
@@ -425,7 +467,8 @@ class EvalSession:
             "db": str(self.options.db_path),
             "model": rec.model_spec,
             "metrics": metrics,
-            "verdicts": [v.as_dict() for v in verdicts],
+            "verdicts": [{**v.as_dict(), "info": v in info} for v in verdicts],
+            "selections": {t: list(n) for t, n in facts.selections.items()},
             "gated": sorted(findings.gated),
             "misses": dict(rec.misses),
             "errors": dict(rec.errors),
@@ -443,15 +486,17 @@ class EvalSession:
             session.exitstatus = decision.exitstatus
         if decision.verdict in (gate.PASSED, gate.FAILED):
             failures = [
-                self._gate_failure(v) for v in verdicts if not v.passed and v not in unchecked
+                self._gate_failure(v)
+                for v in verdicts
+                if not v.passed and v not in unchecked and v not in info
             ]
             base = comparison.baseline_label if comparison else ""
             failures += [
                 (
                     f"{GATE_PREFIX}[baseline:{task}.{m.metric}]",
                     f"[{task}] {m.metric} regressed against baseline {base}: "
-                    f"{m.baseline:.4g} -> {m.candidate:.4g} (p={m.p_value:.3g}, margin "
-                    f"{m.margin:g})",
+                    f"{summary.fmt(m.baseline)} -> {summary.fmt(m.candidate)} "
+                    f"(p={m.p_value:.3g}, margin {m.margin:g})",
                 )
                 for task, m in (comparison.with_verdict(REGRESSION) if comparison else ())
             ]
@@ -512,7 +557,7 @@ class EvalSession:
 
     def _gate_failure(self, verdict: th.Verdict) -> tuple[str, str]:
         t = verdict.threshold
-        value = "missing" if verdict.value is None else f"{verdict.value:.4g}"
+        value = summary.fmt_value(verdict.value)
         message = f"[{t.task}] {t.metric} {value} does not meet {t} ({t.source})" + (
             f": {verdict.note}" if verdict.note else ""
         )

@@ -153,7 +153,7 @@ def test_always_invalid_is_a_judge_error_never_a_score(project: EvalProject) -> 
     result.stdout.fnmatch_lines(
         lines(
             "*judge error: invalid verdict after 3 attempts: *",
-            "*FAIL qa.invalid_judge_rate = 1, needs <=0.02*",
+            "*FAIL qa.invalid_judge_rate = 1.000, needs <=0.02*",
         )
     )
     m = llm["metrics"]["qa"][""]

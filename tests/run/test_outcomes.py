@@ -33,6 +33,27 @@ def own_server() -> Iterator[LLMServer]:
 
 # -- misses ---------------------------------------------------------------------------------
 
+# What pytest's JUnit schema (testing/example_scripts/junit-10.xsd in pytest's repository,
+# which its own tests validate against) allows, checked element by element.
+TESTCASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err", "properties",
+                     "rerunFailure", "rerunError", "flakyFailure", "flakyError"}  # fmt: skip
+SUITE_REQUIRED = {"name", "tests", "failures", "errors"}
+
+
+def check_junit_structure(root: ElementTree.Element) -> None:
+    suites = [root] if root.tag == "testsuite" else list(root)
+    assert root.tag in ("testsuites", "testsuite")
+    for suite in suites:
+        assert suite.tag == "testsuite" and SUITE_REQUIRED <= set(suite.attrib)
+        for case in suite.iter("testcase"):
+            assert "name" in case.attrib
+            assert {child.tag for child in case} <= TESTCASE_CHILDREN
+            for child in case:
+                if child.tag == "properties":
+                    assert all(
+                        p.tag == "property" and {"name", "value"} <= set(p.attrib) for p in child
+                    )
+
 
 def test_a_miss_is_its_own_outcome_everywhere(project: EvalProject) -> None:
     project.qa_suite(10, wrong={"q003", "q007"}, extra=GATED)
@@ -44,19 +65,39 @@ def test_a_miss_is_its_own_outcome_everywhere(project: EvalProject) -> None:
     result.stdout.fnmatch_lines(
         lines("evals/eval_qa.yaml ...m...m..*", "*= 8 passed, 2 missed in *")
     )
-    # machines still read a miss as not passed
-    suite = ElementTree.parse(project.path / "j.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("failures") == "2"
-    failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
-    assert failed == ["q003", "q007"]
+    # the reports agree with the exit code: no failure, and a miss shown as neither passed
+    # nor failed (a skip, which CI test reporters show grey) with why
+    tree = ElementTree.parse(project.path / "j.xml")
+    check_junit_structure(tree.getroot())
+    suite = tree.getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("0", "0", "2")
+    skipped = {
+        c.get("name"): c.find("skipped") for c in suite.iter("testcase") if c.find("skipped") is not None
+    }
+    assert sorted(skipped) == ["q003", "q007"]
+    message = skipped["q003"].get("message") or ""  # type: ignore[union-attr]
+    assert message.startswith("missed: [qa] q003 missed (data/qa.jsonl:4)")
+    assert "expected: c3x" in message and "got:      wrong answer" in message
     report = json.loads((project.path / "r.json").read_text())
     outcomes = {t["nodeid"].split("::")[-1]: t["outcome"] for t in report["tests"]}
     assert outcomes["q003"] == "missed" and outcomes["q000"] == "passed"
     assert report["summary"]["missed"] == 2 and report["exitcode"] == 0
+    assert "failed" not in report["summary"] and "error" not in report["summary"]
     assert {r["sample_id"]: r["passed"] for r in project.results()}["q003"] == 0
-    # --lf reruns exactly the misses (a partial run, gated on what it ran)
+    # --lf reruns exactly the misses: a selection, not gated (it would fail its threshold)
     again = project.run("--lf", cache=True)
     assert again.parseoutcomes()["missed"] == 2 and "passed" not in again.parseoutcomes()
+    assert again.ret == 0
+    again.stdout.fnmatch_lines(
+        lines(
+            "  accuracy *0.000 *>=0.5 *(would fail)",
+            "llmeval gate not applied to qa: this run selected 2 of its 10 samples (-k, --lf, "
+            "--deselect or node ids)*shown for information",
+        )
+    )
+    assert "FAILED" not in again.stdout.str()
+    assert project.runs()[-1]["partial"] == 1
 
 
 def test_without_thresholds_a_miss_is_a_plain_failure(project: EvalProject) -> None:
@@ -682,3 +723,34 @@ def test_a_plain_install_runs_the_headline_command(tmp_path: Path, llm_server: L
         text=True,
     )
     assert modules.stdout.strip() == "True"  # no extra was pulled in
+
+
+def test_a_selection_of_a_suite_is_not_gated_but_whole_suites_and_limits_are(
+    project: EvalProject,
+) -> None:
+    project.qa_suite(10, wrong={"q003", "q007"}, extra="thresholds:\n  accuracy: '>=0.9'\n")
+    (project.path / "evals" / "eval_more.yaml").write_text(
+        "task: qa\nname: more\ndataset: data/qa.jsonl\nthresholds:\n  accuracy: '>=0.5'\n"
+    )
+    # two of qa's samples by node id: the items decide (misses are m), exit 0
+    picked = project.run("evals/eval_qa.yaml::q003", "evals/eval_qa.yaml::q004")
+    assert picked.parseoutcomes() == {"passed": 1, "missed": 1} and picked.ret == 0
+    picked.stdout.fnmatch_lines(lines("llmeval gate not applied to qa: this run selected 2 of*"))
+    picked.stdout.no_fnmatch_line("*llmeval gate PASSED*")
+    # -k picking a whole suite gates it: qa at 0.8 fails its 0.9
+    whole = project.run("-k", "qa and not more")
+    assert whole.ret == 1
+    whole.stdout.fnmatch_lines(lines("*FAIL qa.accuracy = 0.800, needs >=0.9"))
+    # -k picking part of a suite: not gated; the other, whole suite is
+    part = project.run("-k", "q003 or more")
+    assert part.ret == 0, part.stdout.str()
+    part.stdout.fnmatch_lines(
+        lines(
+            "llmeval gate not applied to qa: this run selected 1 of its 10 samples*",
+            "llmeval gate PASSED: 1/1 thresholds met",
+        )
+    )
+    # --llmeval-limit picks a sample: still gated
+    limited = project.run("--llmeval-limit", "5", "-k", "not more")
+    limited.stdout.fnmatch_lines(lines("llmeval gate *: */1 thresholds met"))
+    assert "gate not applied" not in limited.stdout.str()

@@ -188,7 +188,7 @@ def test_thresholds_on_pass_k_need_repeats(project: EvalProject) -> None:
     _setup(project)
     result = project.run("--llmeval-repeats", "3", "--llmeval-threshold", "qa.pass^3>=0.6")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*FAIL qa.pass^3 = 0.5, needs >=0.6*"])
+    result.stdout.fnmatch_lines(["*FAIL qa.pass^3 = 0.500, needs >=0.6*"])
     ok = project.run("--llmeval-repeats", "3", "--llmeval-threshold", "qa.pass@3>=0.8")
     assert ok.ret == 0
     once = project.run("--llmeval-threshold", "qa.pass@3>=0.8")

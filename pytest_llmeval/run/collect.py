@@ -26,7 +26,13 @@ import pytest
 from pytest_llmeval.dataset import DatasetError
 from pytest_llmeval.run.outcomes import EvalError, SampleMiss
 from pytest_llmeval.run.runner import case_key
-from pytest_llmeval.run.session import EvalSession, options_key, session_key, suites_key
+from pytest_llmeval.run.session import (
+    EvalSession,
+    options_key,
+    session_key,
+    suites_key,
+    unknown_names,
+)
 from pytest_llmeval.suite import Case, Suite, build_suite, load_suite_file
 
 rendezvous_key = pytest.StashKey[Path]()
@@ -119,6 +125,8 @@ def pytest_collection_modifyitems(
         _freeze_if_large(len(items))
     if evals and not config.getoption("collectonly"):
         _usage_errors_reported(config, items, lambda: EvalSession.activate(config))
+    elif evals:  # --co: no run, but a name the gate could never check is still an error
+        _usage_errors_reported(config, items, lambda: _check_names(config))
 
 
 @pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
@@ -128,6 +136,12 @@ def pytest_collection_modifyitems_checked(config: pytest.Config, items: list[pyt
     session = config.stash.get(session_key, None)
     if session is not None:
         _usage_errors_reported(config, items, lambda: session.check_collected(items))
+
+
+def _check_names(config: pytest.Config) -> None:
+    errors, _ = unknown_names(config.stash.get(suites_key, {}), config.stash[options_key])
+    if errors:
+        raise pytest.UsageError(errors[0])
 
 
 def _usage_errors_reported(

@@ -157,15 +157,6 @@ class EvalSession:
         """Every suite collected in this process, before deselection."""
         return self.config.stash.get(suites_key, {})
 
-    def _producible(self, suite: Suite) -> frozenset[str] | None:
-        """The suite's metrics; with repeats, also pass@k, pass^k and flip_rate."""
-        names = suite.metrics()
-        k = self.options.repeats_for(suite.repeats)
-        if names is None or k == 1:
-            return names
-        ks = aggregate.pass_ks(k)
-        return names | {"flip_rate"} | {f"pass{c}{j}" for j in ks for c in "@^"}
-
     def check_collected(self, items: list[pytest.Item]) -> None:
         """What the selected items need (a model, a judge), and that every threshold and
         margin names something that exists: usage errors before any request."""
@@ -180,11 +171,7 @@ class EvalSession:
     def _unknown_names(self) -> str | None:
         """A threshold or margin naming a suite or metric that cannot exist is a usage
         error now, before any request: the gate must never pass what it did not check."""
-        producible = {name: self._producible(suite) for name, suite in self.suites.items()}
-        own = [t for s in self.suites.values() for t in s.thresholds_for(self.model_spec)]
-        errors, notes = gate.check_names(
-            [*own, *self.options.thresholds], self.options.margins, producible
-        )
+        errors, notes = unknown_names(self.suites, self.options)
         if not self.is_worker:
             self.notes += [n for n in notes if n not in self.notes]
         return errors[0] if errors else None
@@ -618,6 +605,27 @@ class EvalSession:
     def close(self) -> None:
         self.runner.close()
         self.recorder.close()
+
+
+def producible(suite: Suite, options: Options) -> frozenset[str] | None:
+    """The metrics a suite can produce; with repeats, also pass@k, pass^k and flip_rate."""
+    names = suite.metrics()
+    k = options.repeats_for(suite.repeats)
+    if names is None or k == 1:
+        return names
+    ks = aggregate.pass_ks(k)
+    return names | {"flip_rate"} | {f"pass{c}{j}" for j in ks for c in "@^"}
+
+
+def unknown_names(suites: dict[str, Suite], options: Options) -> tuple[list[str], list[str]]:
+    """Thresholds and margins naming a suite or metric that cannot exist: (errors, notes).
+    Checked once suites are collected, ``--co`` included, before any request."""
+    if not suites:
+        return [], []
+    spec = options.model.spec if options.model else None
+    by_name = {name: producible(suite, options) for name, suite in suites.items()}
+    own = [t for s in suites.values() for t in s.thresholds_for(spec)]
+    return gate.check_names([*own, *options.thresholds], options.margins, by_name)
 
 
 def _collect_errors(config: pytest.Config) -> int:

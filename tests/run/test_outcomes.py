@@ -198,14 +198,25 @@ def test_a_scorer_that_raises_is_an_error_item(project: EvalProject) -> None:
         ),
     ],
 )
+@pytest.mark.parametrize("collect_only", [False, True], ids=["run", "co"])
 def test_names_that_cannot_be_checked_are_usage_errors(
-    project: EvalProject, args: list[str], message: str
+    project: EvalProject, args: list[str], message: str, collect_only: bool
 ) -> None:
     project.qa_suite(4, extra=GATED)
-    result = project.run(*args)
+    result = project.run(*args, *(["--co"] if collect_only else []))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(lines(message))
     assert project.server.stats()["requests"] == 0  # before any request
+
+
+def test_a_metric_typo_in_a_suite_is_caught_by_collect_only(project: EvalProject) -> None:
+    project.qa_suite(4, extra="thresholds:\n  acuracy: '>=0.7'\n")
+    result = project.run("--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        lines("ERROR: evals/eval_qa.yaml: threshold qa.acuracy>=0.7: no such metric 'acuracy' *; "
+              "did you mean 'accuracy'?)")
+    )  # fmt: skip
 
 
 def test_a_proportion_threshold_out_of_range_in_a_suite_fails_collection(

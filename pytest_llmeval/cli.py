@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,8 @@ def cmd_runs(results: Results, args: argparse.Namespace) -> int:
 def cmd_show(results: Results, args: argparse.Namespace) -> int:
     run = results.run(args.run)
     print(_header(run))
+    for line in _sent_lines(run.params or {}):
+        print(line)
     for task, slices in run.metrics.items():
         checked = run.verdict != "not evaluated"
         for line in summary.task_table(task, slices, run.verdicts, checked=checked):
@@ -361,6 +363,22 @@ def _header(run: Run) -> str:
         f"run {run.id}: {run.status}{partial}{code}, model {run.model}, {run.n_results} "
         f"samples, started {run.started_at[:19]}{commit}{why}"
     )
+
+
+def _sent_lines(params: Mapping[str, Any]) -> list[str]:
+    """What was actually sent, by role: each distinct request shape with its count, and what
+    the server refused and what went instead (``runs.params``)."""
+    lines = []
+    for role, shapes in (params.get("sent") or {}).items():
+        for shape in shapes:
+            fields = ", ".join(
+                f"{k}={json.dumps(v, sort_keys=True)}" for k, v in shape["fields"].items()
+            )
+            lines.append(f"sent ({role}, {shape['requests']} requests): {fields}")
+    for role, adapted in (params.get("adapted") or {}).items():
+        for a in adapted:
+            lines.append(f"adapted ({role}): {a['param']}: {a['action']} ({a['reason']})")
+    return lines
 
 
 def _first_failure(row: SampleResult) -> str:

@@ -31,8 +31,9 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
       f"before it is a judge error (default {d.JUDGE_REPAIRS})"}),
     ("--judge-json-mode", "llmeval_judge_json_mode", "llmeval_judge_json_mode",
      {"metavar": "on|off", "choices": ("on", "off"),
-      "help": "Ask the judge for response_format json_object (default on; off for servers "
-      "that reject it)"}),
+      "help": "Ask the judge for structured output: response_format json_schema with the "
+      "rubric's verdict schema, then json_object where refused (default on; off asks for "
+      "no format)"}),
     ("--temperature", "llmeval_temperature", None,
      {"type": float, "metavar": "T", "help": "Override every suite's sampling temperature"}),
     ("--max-tokens", "llmeval_max_tokens", None,

@@ -138,6 +138,8 @@ def test_llmeval_show_compare_and_export(project: EvalProject) -> None:
     assert f"run {cand}: complete" in out and "accuracy" in out and "95% interval" in out
     assert "worst samples (3 shown):" in out and "qa_exact_match: expected" in out
     assert "gate: PASSED (1/1 thresholds met)" in out and "REGRESSION" in out
+    # what was actually sent (the README promises it)
+    assert "sent (model, 200 requests): max_tokens=64, temperature=0.0" in out
 
     cmp = _cli(project, "compare", base, cand, "--md", str(project.path / "c.md"))
     assert cmp.returncode == plugin.ret == 1  # the same verdict as the plugin's gate

@@ -257,4 +257,6 @@ class EvalItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         case = self.stash[case_key]
-        return case.suite.dataset, case.sample.line - 1, f"{case.suite.name}::{case.sample.id}"
+        # the domain is what headers name ("ERROR at setup of ..."): the node id's own
+        # words, as the summary and -v name the item
+        return case.suite.dataset, case.sample.line - 1, f"{self.path.name}::{self.name}"

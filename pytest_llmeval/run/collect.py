@@ -257,6 +257,7 @@ class EvalItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         case = self.stash[case_key]
-        # the domain is what headers name ("ERROR at setup of ..."): the node id's own
-        # words, as the summary and -v name the item
-        return case.suite.dataset, case.sample.line - 1, f"{self.path.name}::{self.name}"
+        # The domain is what headers name ("ERROR at setup of ..."): the sample and its
+        # suite file, as the node id in the summary names them. Not the node id's own tail:
+        # pytest's -v line would then read dots in it as "::" (eval_qa::yaml).
+        return case.suite.dataset, case.sample.line - 1, f"{self.name} ({self.path.name})"

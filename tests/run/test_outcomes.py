@@ -106,7 +106,7 @@ def test_without_thresholds_a_miss_is_a_plain_failure(project: EvalProject) -> N
     assert result.ret == 1
     assert result.parseoutcomes() == {"passed": 9, "failed": 1}
     result.stdout.fnmatch_lines(
-        lines("*_ eval_qa.yaml::q003 _*", "[qa] q003 missed (data/qa.jsonl:4)", "*qa_exact_match: expected*")
+        lines("*_ q003 (eval_qa.yaml) _*", "[qa] q003 missed (data/qa.jsonl:4)", "*qa_exact_match: expected*")
     )
     assert "Traceback" not in result.stdout.str()
     # told once in FAILURES, not repeated in the llmeval summary

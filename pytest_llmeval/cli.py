@@ -138,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=sorted(_exporters()))
     export.add_argument("-o", "--output", type=Path, help="file (default: stdout)")
 
+    merge = sub.add_parser(
+        "merge", help="merge shard runs (pytest --llmeval-shard I/N) into one run"
+    )
+    merge.add_argument(
+        "sources", nargs="+", metavar="DB[:RUN]", help="each shard's database (its newest "
+        "shard run, or the run named after a colon)",
+    )  # fmt: skip
+    merge.add_argument("--into", type=Path, required=True, metavar="DB", help="where to write")
+
+    gate_cmd = sub.add_parser(
+        "gate",
+        help="apply a stored run's thresholds and a baseline comparison: the pytest "
+        "session's verdict and exit code, for a merged run",
+    )
+    gate_cmd.add_argument("run")
+    gate_cmd.add_argument("--baseline", metavar="RUN", help="a run id, prefix or latest")
+    gate_cmd.add_argument("--fail", action="append", default=[], metavar="METRIC:MARGIN")
+    gate_cmd.add_argument("--alpha", type=float, default=ALPHA)
+    gate_cmd.add_argument("--fail-underpowered", action="store_true")
+
     report = sub.add_parser("report", help="a run as one self-contained HTML page")
     report.add_argument("run")
     report.add_argument(
@@ -156,6 +176,13 @@ def _exporters() -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "merge":  # writes a database of its own
+        try:
+            return cmd_merge(args)
+        except (StoreError, LookupError, ValueError) as exc:
+            message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
+            print(f"llmeval merge: {message}", file=sys.stderr)
+            return 2
     if args.command == "calibrate-judge":  # needs a judge, not a results database
         try:
             return cmd_calibrate(args)
@@ -172,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "report": cmd_report,
                 "gc": cmd_gc,
                 "cache": cmd_cache,
+                "gate": cmd_gate,
             }[args.command]
             return handler(results, args)
     except (StoreError, LookupError, MarginError, ValueError) as exc:
@@ -252,6 +280,82 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
         for line in summary.baseline_lines(run.comparison):
             print(line)
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    import time
+
+    from pytest_llmeval.store.merge import merge
+    from pytest_llmeval.store.storage import new_run_id
+
+    started = time.perf_counter()
+    run = merge(args.sources, args.into, new_run_id())
+    print(
+        f"merged {len(args.sources)} shards into run {run.id} in {args.into}: "
+        f"{run.n_results} rows, {len(run.suites)} suite(s) ({time.perf_counter() - started:.1f} s)"
+    )
+    print(f"gate it: llmeval --db {args.into} gate {run.id} [--baseline RUN]")
+    return 0
+
+
+def cmd_gate(results: Results, args: argparse.Namespace) -> int:
+    """The pytest session's gate over a stored run: thresholds, the paired comparison with
+    ``--baseline``, the same summary and exit code; the verdict is stored with the run."""
+    from pytest_llmeval.gate.baseline import compare
+    from pytest_llmeval.gate.stored import gate_stored
+
+    run = results.run(args.run)
+    rows = results.samples(run.id)
+    comparison = None
+    if args.baseline:
+        base = results.run(args.baseline, run.model if args.baseline == "latest" else None)
+        if base.id == run.id:
+            raise LookupError(f"--baseline {args.baseline} is the run itself ({run.id})")
+        comparison = compare(
+            results.samples(base.id), rows, args.fail, args.alpha,
+            baseline_label=base.id, candidate_label=run.id,
+            baseline_model=base.model, candidate_model=run.model,
+        )  # fmt: skip
+    findings = gate_stored(
+        run.params or {}, run.verdicts, rows, run.metrics, run.partial, comparison,
+        args.fail_underpowered,
+    )  # fmt: skip
+    d = findings.decision
+    result = {
+        "run_id": run.id,
+        "status": d.status,
+        "partial": d.partial,
+        "verdict": d.verdict,
+        "reason": d.reason,
+        "db": str(results.path),
+        "model": run.model,
+        "metrics": run.metrics,
+        "verdicts": [{**v.as_dict(), "info": False} for v in findings.verdicts],
+        "misses": {t: n for t, n in _count(rows, missed=True).items()},
+        "errors": {t: n for t, n in _count(rows, missed=False).items()},
+        "exitstatus": d.exitstatus,
+        "baseline": comparison.as_dict() if comparison is not None else None,
+    }
+    for line in summary.render(result):
+        print(line)
+    results.store.update_run(
+        run.id,
+        verdict=d.verdict,
+        exitstatus=d.exitstatus,
+        reason=d.reason,
+        verdicts=result["verdicts"],
+        baseline=comparison.baseline_label if comparison is not None else None,
+        comparison=result["baseline"],
+    )
+    return d.exitstatus
+
+
+def _count(rows: Sequence[SampleResult], missed: bool) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        if (missed and r.passed is False and not r.error) or (not missed and r.eval_error):
+            out[r.task] = out.get(r.task, 0) + 1
+    return out
 
 
 def cmd_compare(results: Results, args: argparse.Namespace) -> int:

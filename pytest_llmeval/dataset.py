@@ -351,3 +351,16 @@ def select(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Samp
 
     chosen = {s.id for s in sorted(samples, key=rank)[:limit]}
     return [s for s in samples if s.id in chosen]
+
+
+def shard(samples: Sequence[Sample], index: int, count: int) -> list[Sample]:
+    """Shard ``index`` of ``count`` (1-based): a stable split by sample id alone, so every
+    machine, model and run puts a sample in the same shard (a baseline's shard pairs with
+    the candidate's)."""
+    if count == 1:
+        return list(samples)
+
+    def bucket(s: Sample) -> int:
+        return int(hashlib.sha256(s.id.encode("utf-8")).hexdigest()[:12], 16) % count
+
+    return [s for s in samples if bucket(s) == index - 1]

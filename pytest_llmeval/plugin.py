@@ -83,6 +83,10 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-limit", "llmeval_limit", "llmeval_limit",
      {"type": int, "metavar": "N", "help": "Evaluate a seeded, stable subset of N samples per "
       "suite"}),
+    ("--llmeval-shard", "llmeval_shard", None,
+     {"metavar": "I/N", "help": "Run shard I of N of every suite (a stable split by sample "
+      "id, the same on every machine); merge the shards' databases with llmeval merge and "
+      "gate the whole with llmeval gate"}),
     ("--llmeval-seed", "llmeval_seed", "llmeval_seed",
      {"type": int, "metavar": "N", "help": "Seed for --llmeval-limit (default 0)"}),
     ("--llmeval-repeats", "llmeval_repeats", "llmeval_repeats",

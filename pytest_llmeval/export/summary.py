@@ -152,6 +152,12 @@ def render(result: Mapping[str, Any]) -> list[str]:
             "samples (-k, --lf, --deselect or node ids), and thresholds over a hand-picked "
             "part say nothing about the suite; they are shown for information"
         )
+    if result.get("shard"):
+        lines.append(
+            f"llmeval gate not applied: this run is shard {result['shard']} of every suite; "
+            "gate the whole once every shard has run: llmeval merge SHARD.db... --into "
+            "RUN.db, then llmeval gate latest --db RUN.db"
+        )
     gating = [v for v in verdicts if not v.get("info")]
     failed = [v for v in gating if not v["passed"]]
     if gating and verdict == "not evaluated":

@@ -196,6 +196,7 @@ class Facts:
     # suites of which the session selected only part (-k, --lf, node ids): (selected, all).
     # Not gated: a gate over a hand-picked part of a suite says nothing about the suite.
     selections: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    shard: str | None = None  # "I/N": one shard of every suite, gated once merged
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,7 @@ def evaluate(
     thresholds = merge(suite_thresholds, project_thresholds, {r.task for r in rows if r.judged})
     verdicts = evaluate_thresholds(thresholds.values(), values)
     unchecked = never_produced(verdicts, values, rows)
-    selected = set(facts.selections)
+    selected = set(facts.selections) | (set(values) if facts.shard else set())
     informational = [v for v in verdicts if v.threshold.task in selected and v not in unchecked]
     gated = frozenset({t.task for t in thresholds.values()} & set(values)) - selected
     facts = replace(facts, gated=gated)
@@ -298,7 +299,8 @@ def decide(
     # a task without thresholds: its misses and errors fail, as in plain pytest; a selection
     # of a gated suite: its misses are still misses (its items decide, not the gate)
     ungated = any(
-        (facts.misses.get(t) and t not in facts.selections) or facts.errors.get(t)
+        (facts.misses.get(t) and t not in facts.selections and not facts.shard)
+        or facts.errors.get(t)
         for t in set(facts.misses) | set(facts.errors)
         if t not in facts.gated
     )

@@ -93,7 +93,7 @@ def _cases(config: pytest.Config, suite: Suite) -> list[Case]:
     config.stash.setdefault(suites_key, {})[suite.name] = suite
     options = config.stash[options_key]
     try:
-        samples = suite.samples(options.limit, options.seed)
+        samples = suite.samples(options.limit, options.seed, options.shard)
     except DatasetError as exc:
         raise pytest.Collector.CollectError(str(exc)) from None
     k = options.repeats_for(suite.repeats)

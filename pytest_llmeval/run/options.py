@@ -6,6 +6,7 @@ Every problem found here is a usage error (exit 4) raised before any test runs.
 from __future__ import annotations
 
 import importlib.util
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ class Options:
     repeats_ini: int | None = None  # ini llmeval_repeats: for suites without one
     repeat_pass: str = REPEAT_PASS[0]
     repeat_items: bool = False
+    shard: tuple[int, int] | None = None  # --llmeval-shard I/N: (I, N), 1-based
 
     def repeats_for(self, suite_repeats: int | None) -> int:
         """Tries per sample: the command line, else the suite's key, else ini, else 1."""
@@ -199,6 +201,7 @@ def _read(config: pytest.Config) -> Options:
         repeats_ini=None if repeats_ini is None else _positive(repeats_ini, "llmeval_repeats", int),
         repeat_pass=repeat_pass,
         repeat_items=bool(config.getoption("llmeval_repeat_items")),
+        shard=parse_shard(config.getoption("llmeval_shard")),
         max_error_rate=_rate(
             _opt(config, "llmeval_max_error_rate", "llmeval_max_error_rate"),
             "--llmeval-max-error-rate",
@@ -299,6 +302,16 @@ def project_thresholds(config: pytest.Config) -> list[th.Threshold]:
     for text in config.getoption("llmeval_threshold") or ():
         out.append(th.Threshold.parse_qualified(text, "--llmeval-threshold"))
     return out
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``I/N`` (1-based): shard I of N."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ValueError(f"--llmeval-shard: expected I/N with 1 <= I <= N (2/4), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
 
 
 def _rate(value: Any, name: str) -> float:

@@ -267,6 +267,7 @@ class Recorder:
         return (
             any(counts[t] < info["size"] for t, info in self.suite_info.items())
             or self.options.limit is not None
+            or self.options.shard is not None
         )
 
     def selections(self) -> dict[str, tuple[int, int]]:
@@ -335,6 +336,7 @@ class Recorder:
             "cache_ttl": self.options.cache_ttl,
             "baseline": self.options.baseline,
             "max_error_rate": self.options.max_error_rate,
+            "shard": "{}/{}".format(*self.options.shard) if self.options.shard else None,
             # adapter, quantization, dtype: what makes this run's model differ from its base
             **(m.options if m else {}),
         }

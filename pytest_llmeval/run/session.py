@@ -10,9 +10,7 @@ summary.
 from __future__ import annotations
 
 import inspect
-import secrets
 from collections.abc import Generator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -41,6 +39,7 @@ from pytest_llmeval.run.runner import (
     tries_key,
 )
 from pytest_llmeval.store.results import Results, Run
+from pytest_llmeval.store.storage import new_run_id
 from pytest_llmeval.suite import Suite
 
 __all__ = [
@@ -58,11 +57,6 @@ options_key = pytest.StashKey[Options]()  # read at configure: cheap, no model c
 suites_key = pytest.StashKey[dict[str, Suite]]()  # every suite collected, before deselection
 
 GATE_PREFIX = "llmeval::gate"
-
-
-def new_run_id() -> str:
-    """Sortable and unique: ``20261127T101530Z-3f9a``."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 class EvalSession:
@@ -427,6 +421,7 @@ class EvalSession:
             strict=self.options.strict,
             partial=rec.partial(),
             selections=rec.selections(),
+            shard="{}/{}".format(*self.options.shard) if self.options.shard else None,
         )
         findings = gate.evaluate(
             facts,
@@ -456,6 +451,7 @@ class EvalSession:
             "metrics": metrics,
             "verdicts": [{**v.as_dict(), "info": v in info} for v in verdicts],
             "selections": {t: list(n) for t, n in facts.selections.items()},
+            "shard": facts.shard,
             "gated": sorted(findings.gated),
             "misses": dict(rec.misses),
             "errors": dict(rec.errors),

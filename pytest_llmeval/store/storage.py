@@ -570,6 +570,13 @@ class _Transaction:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+def new_run_id() -> str:
+    """Sortable and unique: ``20261127T101530Z-3f9a``."""
+    import secrets
+
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
 def new_run_row(run_id: str, **fields: Any) -> dict[str, Any]:
     now = utcnow()
     return {

@@ -19,6 +19,7 @@ from pytest_llmeval.dataset import (
     load_jsonl,
     select,
 )
+from pytest_llmeval.dataset import shard as shard_of
 from pytest_llmeval.gate.thresholds import Threshold
 from pytest_llmeval.models.base import GenerateParams
 from pytest_llmeval.scorers.base import EXPECTED, ScorerInfo
@@ -151,9 +152,11 @@ class Suite:
                 return table
         return self.thresholds
 
-    def samples(self, limit: int | None = None, seed: int = 0) -> list[Sample]:
+    def samples(
+        self, limit: int | None = None, seed: int = 0, shard: tuple[int, int] | None = None
+    ) -> list[Sample]:
         """Load and validate the dataset (every field the suite reads, in every sample);
-        ``limit`` picks a seeded, stable subset."""
+        ``limit`` picks a seeded, stable subset, ``shard`` (I, N) its I-th of N parts."""
         samples = load_jsonl(
             self.dataset,
             self.name,
@@ -167,7 +170,8 @@ class Suite:
             check_fields(samples, self.field_needs())
             self._check_values(samples)
             _checked.add(key)
-        return select(samples, limit, seed)
+        chosen = select(samples, limit, seed)
+        return chosen if shard is None else shard_of(chosen, *shard)
 
     def _check_values(self, samples: tuple[Sample, ...]) -> None:
         """What a field's type alone does not say: messages shaped as chat, tools as

@@ -206,8 +206,12 @@ def test_workflows_are_valid_github_actions() -> None:
     for needed in (
         "pull_request",
         "schedule",
-        "--llmeval-baseline",
-        "--llmeval-compare-md",
+        "--llmeval-shard",
+        "llmeval merge",
+        'gate "$HEAD"',
+        "--baseline",
+        "compare",
+        "--md comparison.md",
         "gh pr comment",
     ):
         assert needed in regression

@@ -44,7 +44,7 @@ def check_junit_structure(root: ElementTree.Element) -> None:
     suites = [root] if root.tag == "testsuite" else list(root)
     assert root.tag in ("testsuites", "testsuite")
     for suite in suites:
-        assert suite.tag == "testsuite" and SUITE_REQUIRED <= set(suite.attrib)
+        assert suite.tag == "testsuite" and set(suite.attrib) >= SUITE_REQUIRED
         for case in suite.iter("testcase"):
             assert "name" in case.attrib
             assert {child.tag for child in case} <= TESTCASE_CHILDREN
@@ -73,7 +73,9 @@ def test_a_miss_is_its_own_outcome_everywhere(project: EvalProject) -> None:
     assert suite is not None
     assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("0", "0", "2")
     skipped = {
-        c.get("name"): c.find("skipped") for c in suite.iter("testcase") if c.find("skipped") is not None
+        c.get("name"): c.find("skipped")
+        for c in suite.iter("testcase")
+        if c.find("skipped") is not None
     }
     assert sorted(skipped) == ["q003", "q007"]
     message = skipped["q003"].get("message") or ""  # type: ignore[union-attr]
@@ -106,7 +108,11 @@ def test_without_thresholds_a_miss_is_a_plain_failure(project: EvalProject) -> N
     assert result.ret == 1
     assert result.parseoutcomes() == {"passed": 9, "failed": 1}
     result.stdout.fnmatch_lines(
-        lines("*_ q003 (eval_qa.yaml) _*", "[qa] q003 missed (data/qa.jsonl:4)", "*qa_exact_match: expected*")
+        lines(
+            "*_ q003 (eval_qa.yaml) _*",
+            "[qa] q003 missed (data/qa.jsonl:4)",
+            "*qa_exact_match: expected*",
+        )
     )
     assert "Traceback" not in result.stdout.str()
     # told once in FAILURES, not repeated in the llmeval summary

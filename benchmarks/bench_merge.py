@@ -58,7 +58,7 @@ def build_shard(path: Path, index: int, count: int, rows: int) -> None:
                     prompt_tokens=40,
                     completion_tokens=3,
                 ),
-            )  # fmt: skip
+            )
         )
     store.add_results(run_id, results)
     metrics = aggregate.summarize(results)

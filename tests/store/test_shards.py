@@ -29,7 +29,7 @@ def test_shards_are_a_stable_partition_by_sample_id() -> None:
     assert sorted(s.id for p in parts for s in p) == sorted(s.id for s in samples)
     assert all(200 < len(p) < 300 for p in parts)
     # by id alone: the same sample lands in the same shard whatever else the file holds
-    again = shard(list(reversed(samples[:500])) + [Sample("new", "t", {}, "x", 0)], 2, 4)
+    again = shard([*reversed(samples[:500]), Sample("new", "t", {}, "x", 0)], 2, 4)
     assert {s.id for s in again} - {"new"} == {s.id for s in parts[1] if int(s.id[1:]) < 500}
 
 

@@ -6,12 +6,15 @@
     llmeval compare BASELINE CANDIDATE [--fail accuracy:-2%] [--alpha 0.05] [--md PATH]
     llmeval export RUN --format csv|json|prometheus [-o PATH]
     llmeval report RUN [--baseline RUN] --html PATH
+    llmeval merge SHARD.db... --into RUN.db   (shards run with --llmeval-shard I/N)
+    llmeval gate RUN [--baseline RUN|latest] [--fail M:X] [--alpha A]
     llmeval gc --keep N [--unfinished-days D] [--dry-run]
     llmeval cache stats|prune --older-than 30d [--model SUBSTR]|clear|explain NODEID --run RUN
 
 RUN is a run id, a unique prefix of one, or ``latest`` (the newest complete, full run).
-Exit codes: 0 fine, 1 ``compare`` found a regression, 2 usage or lookup error, 6 ``compare``
-of a candidate run that was not evaluated (its samples errored beyond the error budget).
+Exit codes: 0 fine, 1 ``compare`` or ``gate`` found a regression or a failed threshold, 2
+usage or lookup error, 4 ``gate`` met a threshold it cannot check, 6 ``compare`` or ``gate``
+of a run that was not evaluated (its samples errored beyond the error budget).
 """
 
 from __future__ import annotations

@@ -102,6 +102,9 @@ def combine(replies: Sequence[Completion], transcript: Sequence[Message]) -> Com
         meta["ended_at"] = last.metadata.get("ended_at")
     if entries:
         meta["cache_entries"] = entries
+    costs = [r.metadata.get("cost_usd") for r in replies if not r.cached]
+    if any(c is not None for c in costs):
+        meta["cost_usd"] = sum(c or 0.0 for c in costs)
     originals = [r.metadata.get("original_latency_ms") or r.latency_ms for r in replies]
     if all(r.cached for r in replies):
         meta["original_latency_ms"] = sum(originals)

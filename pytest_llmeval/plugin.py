@@ -83,6 +83,19 @@ OPTIONS: list[tuple[str, str, str | None, dict[str, Any]]] = [
     ("--llmeval-limit", "llmeval_limit", "llmeval_limit",
      {"type": int, "metavar": "N", "help": "Evaluate a seeded, stable subset of N samples per "
       "suite"}),
+    ("--llmeval-prices", "llmeval_prices", "llmeval_prices",
+     {"metavar": "FILE", "help": "Prices (USD per million tokens by model spec or glob) as a "
+      "YAML file, instead of [tool.llmeval.prices] in pyproject.toml"}),
+    ("--llmeval-budget", "llmeval_budget", None,
+     {"type": float, "metavar": "USD", "help": "Stop sending requests before the spend, "
+      "counting what is in flight, could pass USD (needs a price for the model); samples "
+      "not sent are 'unsent', the run incomplete and resumable (exit 7)"}),
+    ("--llmeval-token-budget", "llmeval_token_budget", None,
+     {"type": int, "metavar": "N", "help": "The same, in prompt + completion tokens"}),
+    ("--llmeval-estimate", "llmeval_estimate", None,
+     {"action": "store_true", "default": False,
+      "help": "With --co: print per suite the requests, prompt and output tokens and the "
+      "cost a run would have, sending nothing"}),
     ("--llmeval-shard", "llmeval_shard", None,
      {"metavar": "I/N", "help": "Run shard I of N of every suite (a stable split by sample "
       "id, the same on every machine); merge the shards' databases with llmeval merge and "

@@ -49,6 +49,7 @@ class Call:
     tool_calls: tuple[Mapping[str, Any], ...] = ()
     transcript: tuple[Mapping[str, Any], ...] = ()
     calls: int = 1  # model calls behind it (a conversation's, a solver's)
+    cost_usd: float | None = None  # what this run paid for it (0 for a cached answer)
 
     @property
     def model_latency_ms(self) -> float | None:
@@ -75,6 +76,7 @@ class Call:
             tool_calls=tuple(tc.as_dict() for tc in comp.tool_calls),
             transcript=tuple(dict(m) for m in comp.transcript),
             calls=comp.calls,
+            cost_usd=0.0 if comp.cached or meta.get("resumed") else meta.get("cost_usd"),
         )
 
     def response(self) -> dict[str, Any]:
@@ -235,6 +237,8 @@ class SampleResult:
             "cached": m.cached,
             "finish_reason": m.finish_reason,
             "cache_key": m.cache_key,
+            "cost_usd": m.cost_usd,
+            "judge_cost_usd": j.cost_usd,
             "tool_calls": list(m.tool_calls) if m.tool_calls else None,
             "transcript": list(m.transcript) if m.transcript else None,
             "judged": self.judged,
@@ -265,6 +269,7 @@ class SampleResult:
                 calls=max(
                     1, sum(1 for m in row.get("transcript") or () if m.get("role") == "assistant")
                 ),
+                cost_usd=row.get("cost_usd"),
             )
         judge = None
         if row.get("judged") and (
@@ -275,6 +280,7 @@ class SampleResult:
                 latency_ms=row.get("judge_latency_ms"),
                 prompt_tokens=row.get("judge_prompt_tokens"),
                 completion_tokens=row.get("judge_completion_tokens"),
+                cost_usd=row.get("judge_cost_usd"),
             )
         passed = row.get("passed")
         return cls(

@@ -181,6 +181,7 @@ def render(result: Mapping[str, Any]) -> list[str]:
         lines.append("llmeval: no thresholds configured; sample misses fail like plain tests")
     if result.get("baseline"):
         lines += baseline_lines(result["baseline"])
+    lines += cost_lines(result.get("cost"))
     engine = result.get("engine")
     if engine:
         lines.append(engine_line(engine))
@@ -201,6 +202,24 @@ def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
     return to_text(Comparison.from_dict(comparison))
 
 
+def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
+    """What the run cost: USD where the models have prices, the tokens always."""
+    if not cost or not (cost.get("prompt_tokens") or cost.get("completion_tokens")):
+        return []
+    tokens = f"{cost['prompt_tokens']:,} prompt + {cost['completion_tokens']:,} completion tokens"
+    lines = []
+    if cost.get("usd") is not None:
+        lines.append(f"llmeval cost: ${cost['usd']:.4f} for {tokens} (cached answers: $0)")
+    else:
+        lines.append(f"llmeval cost: {tokens}")
+    for spec in cost.get("unpriced") or ():
+        lines.append(
+            f"llmeval: no price for {spec} ([tool.llmeval.prices] in pyproject.toml, or "
+            "--llmeval-prices FILE): its tokens are counted, not its cost"
+        )
+    return lines
+
+
 def engine_line(e: Mapping[str, Any]) -> str:
     line = (
         f"llmeval engine: {e['planned']} planned, {e['prefetched']} prefetched, "
@@ -209,6 +228,8 @@ def engine_line(e: Mapping[str, Any]) -> str:
     )
     if e.get("batches"):
         line += f"; {e['batches']} batches of up to {e.get('batch_size')}"
+    if e.get("unsent"):
+        line += f"; {e['unsent']} not sent (budget)"
     if e.get("rate_limited"):
         line += f" (cut to {e['min_concurrency']} after {e['rate_limited']} rate-limited responses)"
     return line

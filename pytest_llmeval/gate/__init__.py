@@ -5,6 +5,7 @@ comparison with a baseline (``baseline``), and the run's status, verdict and exi
 from __future__ import annotations
 
 from pytest_llmeval.gate.decision import (
+    EXIT_BUDGET,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NOT_EVALUATED,
@@ -27,6 +28,7 @@ from pytest_llmeval.gate.decision import (
 )
 
 __all__ = [
+    "EXIT_BUDGET",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_EVALUATED",

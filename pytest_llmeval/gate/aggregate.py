@@ -74,6 +74,11 @@ def group_metrics(rows: list[SampleResult]) -> dict[str, dict[str, Any]]:
             counts = [v for r in rows if (v := getattr(r.call(role), name)) is not None]
             if counts:
                 out[f"{prefix}{name}_total"] = metric_value(float(sum(counts)), len(counts))
+    # what this run paid, the model's calls and the judge's (a cached answer costs nothing)
+    costs = [c for r in rows for c in (r.call("model").cost_usd, r.call("judge").cost_usd)
+             if c is not None]  # fmt: skip
+    if costs:
+        out["cost_usd_total"] = metric_value(float(sum(costs)), n)
     return out
 
 

@@ -33,6 +33,7 @@ EXIT_FAILED = 1
 EXIT_INTERRUPTED = 2
 EXIT_USAGE = 4
 EXIT_NOT_EVALUATED = 6
+EXIT_BUDGET = 7  # stopped at its budget: not a verdict, and not an outage to retry as it is
 
 PASSED, FAILED, NOT_EVALUATED = "passed", "failed", "not evaluated"
 
@@ -46,6 +47,7 @@ RUN_METRICS = frozenset(
         "prompt_tokens_total",
         "completion_tokens_total",
         "contamination_rate",
+        "cost_usd_total",
     }
 )
 
@@ -197,6 +199,8 @@ class Facts:
     # Not gated: a gate over a hand-picked part of a suite says nothing about the suite.
     selections: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     shard: str | None = None  # "I/N": one shard of every suite, gated once merged
+    unsent: int = 0  # samples not sent: they could have passed the budget
+    budget: Mapping[str, Any] | None = None  # the engine's account of it
 
 
 @dataclass(frozen=True)
@@ -285,6 +289,8 @@ def decide(
         # outage to retry (6) but input to fix (4)
         code = EXIT_USAGE if facts.rejected == errored else EXIT_NOT_EVALUATED
         return Decision("errored", facts.partial, NOT_EVALUATED, code, _error_line(facts))
+    if facts.unsent:
+        return Decision("incomplete", True, None, EXIT_BUDGET, _budget_line(facts))
     if facts.exitstatus not in (EXIT_OK, EXIT_FAILED):
         return Decision("incomplete", True, None, facts.exitstatus, None)
     incomplete = facts.collect_errors or facts.crashed or facts.stopped_early
@@ -316,6 +322,17 @@ def decide(
         verdict,
         EXIT_FAILED if failed else EXIT_OK,
         reason,
+    )
+
+
+def _budget_line(facts: Facts) -> str:
+    b = facts.budget or {}
+    spent = b.get("spent_usd")
+    money = f"${spent:.4f} spent, " if spent else ""
+    return (
+        f"stopped at the budget ({b.get('limit', 'set')}): {money}{b.get('spent_tokens', 0):,} "
+        f"tokens; {facts.unsent} sample(s) not sent (continue with --llmeval-resume latest "
+        "and a larger budget)"
     )
 
 

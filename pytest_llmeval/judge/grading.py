@@ -166,6 +166,9 @@ def _account(graded: Graded, comp: Completion) -> None:
     graded.prompt_tokens += comp.prompt_tokens or 0
     graded.completion_tokens += comp.completion_tokens or 0
     graded.output, graded.cached = comp.text, graded.cached and comp.cached
+    cost = comp.metadata.get("cost_usd")
+    if cost is not None and not comp.cached:
+        graded.cost_usd = (graded.cost_usd or 0.0) + float(cost)
     if graded.started_at is None:
         graded.started_at = comp.metadata.get("started_at")
     graded.ended_at = comp.metadata.get("ended_at", graded.ended_at)
@@ -259,10 +262,12 @@ class Graded:
             cached=self.cached,
             started_at=self.started_at,
             ended_at=self.ended_at,
+            cost_usd=self.cost_usd,
         )
 
     started_at: float | None = None  # the first judge call's start (Unix seconds)
     ended_at: float | None = None
+    cost_usd: float | None = None  # what its calls cost (None: no price)
 
 
 def grade(

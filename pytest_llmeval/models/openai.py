@@ -150,6 +150,11 @@ class OpenAIModel:
         reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
         if reasoning is not None:
             metadata["reasoning_tokens"] = reasoning
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if cached:
+            metadata["cached_tokens"] = cached  # billed at the cached-input price
+        if isinstance(usage.get("cost"), int | float):  # a gateway that reports its charge
+            metadata["server_cost_usd"] = float(usage["cost"])
         return Completion(
             text=text,
             finish_reason=finish,

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from pytest_llmeval import conversation
 from pytest_llmeval.conversation import Conversation
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, Model, ModelError
+from pytest_llmeval.run.budget import Budget, BudgetStop, Estimate
 from pytest_llmeval.run.health import Health
 from pytest_llmeval.run.limiter import AdaptiveLimiter
 from pytest_llmeval.store import cache
@@ -75,6 +76,7 @@ class EngineStats:
     retries: int = 0
     batches: int = 0
     wasted: int = 0  # started, never claimed (cancelled or thrown away)
+    unsent: int = 0  # not sent: they could have passed the budget
     resumed: int = 0  # answered from the resumed run's own rows and answers
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -129,6 +131,9 @@ class Engine:
         batch_size: int = 1,
         stall_timeout: float = 120.0,
         replay: Mapping[str, Completion] | None = None,
+        pricer: Callable[[Completion], float | None] | None = None,
+        budget: Budget | None = None,
+        estimate: Callable[[Sequence[Message], GenerateParams], Estimate] | None = None,
     ) -> None:
         self._make_model = make_model
         self._identity_fn = identity
@@ -148,6 +153,11 @@ class Engine:
         # keeps them as they arrive, so Ctrl-C loses only what was still in flight.
         self.on_answer: Callable[[Request, Completion], None] | None = None
         self._replay = dict(replay or {})
+        # what a call cost (USD; None: no price), and the run's budget with the bound of a
+        # request's cost before it is sent
+        self._pricer = pricer
+        self.budget = budget
+        self._estimate = estimate
         self.health = Health(
             self._where,
             self._remote,
@@ -282,6 +292,15 @@ class Engine:
             min_concurrency=int(self.limiter.stats.min_limit),
             max_in_flight=self.limiter.stats.max_in_flight,
         )
+        if self.budget is not None:
+            b = self.budget
+            out["budget"] = {
+                "limit": b.describe(),
+                "spent_usd": b.spent_usd,
+                "spent_tokens": b.spent_tokens,
+                "unsent": b.unsent,
+                "stopped_at": dict(b.stopped_at),
+            }
         dead = self.health.dead
         if dead is not None:
             out["stopped"] = {
@@ -607,11 +626,26 @@ class Engine:
         """One request with retries. A retry gives its slot back while it waits, so the
         adaptive limit really lowers the load, and re-queues ahead of new requests."""
         model = await self._get_model()
+        budget, est = self.budget, None
+        if budget is not None and self._estimate is not None:
+            est = self._estimate(messages, params)
+            if not budget.admit(est):
+                self.stats.unsent += 1
+                raise BudgetStop(
+                    f"not sent: the run's budget ({budget.describe()}) could be passed by this "
+                    f"request (spent ${budget.spent_usd:.4f}, {budget.spent_tokens:,} tokens)"
+                )
         self.health.sent()
+        comp: Completion | None = None
         try:
-            return await self._attempts(model, messages, params, priority)
+            comp = await self._attempts(model, messages, params, priority)
+            return comp
         finally:
             self.health.settled()
+            if budget is not None and est is not None:
+                used = (comp.prompt_tokens or 0) + (comp.completion_tokens or 0) if comp else 0
+                usd = float(comp.metadata.get("cost_usd") or 0.0) if comp else 0.0
+                budget.settle(est, usd, used)
 
     async def _attempts(
         self, model: Model, messages: Sequence[Message], params: GenerateParams, priority: bool
@@ -650,6 +684,12 @@ class Engine:
                 if self._feeds_limiter:
                     self.limiter.observe(200, sent)
                 health.answered()
+                if self._pricer is not None:
+                    cost = self._pricer(comp)
+                    if cost is not None:
+                        comp = Completion(
+                            **{**comp.__dict__, "metadata": {**comp.metadata, "cost_usd": cost}}
+                        )
                 return _timed(comp, started)
             finally:
                 self.limiter.release()

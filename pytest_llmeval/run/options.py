@@ -26,8 +26,10 @@ from pytest_llmeval.models import (
     TIMEOUT_S,
     ModelSettings,
     SpecError,
+    prices,
     split_spec,
 )
+from pytest_llmeval.models.prices import PriceError, Prices
 from pytest_llmeval.store import cache
 from pytest_llmeval.store.results import DEFAULT_DB
 
@@ -82,6 +84,10 @@ class Options:
     repeat_pass: str = REPEAT_PASS[0]
     repeat_items: bool = False
     shard: tuple[int, int] | None = None  # --llmeval-shard I/N: (I, N), 1-based
+    prices: Prices = field(default_factory=Prices)
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    estimate: bool = False  # --co --llmeval-estimate
 
     def repeats_for(self, suite_repeats: int | None) -> int:
         """Tries per sample: the command line, else the suite's key, else ini, else 1."""
@@ -92,7 +98,7 @@ def read_options(config: pytest.Config) -> Options:
     """Collect and validate the run's settings; raise pytest.UsageError on bad input."""
     try:
         return _read(config)
-    except (SpecError, th.ThresholdError, MarginError, ValueError) as exc:
+    except (SpecError, th.ThresholdError, MarginError, PriceError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -192,6 +198,8 @@ def _read(config: pytest.Config) -> Options:
     repeats_cli = config.getoption("llmeval_repeats")
     repeats_ini = config.getini("llmeval_repeats") or None
     repeat_pass = _opt(config, "llmeval_repeat_pass", "llmeval_repeat_pass") or REPEAT_PASS[0]
+    budget = config.getoption("llmeval_budget")
+    token_budget = config.getoption("llmeval_token_budget")
     if repeat_pass not in REPEAT_PASS:
         raise ValueError(f"llmeval_repeat_pass: expected majority or all, got {repeat_pass!r}")
     return Options(
@@ -202,6 +210,12 @@ def _read(config: pytest.Config) -> Options:
         repeat_pass=repeat_pass,
         repeat_items=bool(config.getoption("llmeval_repeat_items")),
         shard=parse_shard(config.getoption("llmeval_shard")),
+        prices=prices.load(config.rootpath, _opt(config, "llmeval_prices", "llmeval_prices")),
+        budget_usd=None if budget is None else float(_positive(budget, "--llmeval-budget")),
+        budget_tokens=None
+        if token_budget is None
+        else int(_positive(token_budget, "--llmeval-token-budget", int)),
+        estimate=bool(config.getoption("llmeval_estimate")),
         max_error_rate=_rate(
             _opt(config, "llmeval_max_error_rate", "llmeval_max_error_rate"),
             "--llmeval-max-error-rate",

@@ -24,3 +24,9 @@ class JudgeFailure(ModelFailure):
 
 class ScorerFailure(EvalError):
     """A scorer raised (a missing field, a bug in a custom scorer)."""
+
+
+class SampleUnsent(Exception):
+    """The sample's request was not sent: it could have passed the run's budget. Its own
+    outcome (``u``, ``N unsent``), reported as a skip with the reason; no row is stored, so
+    ``--llmeval-resume`` with a larger budget sends it."""

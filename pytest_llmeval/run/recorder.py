@@ -60,6 +60,7 @@ class Recorder:
         self.other_failures: set[str] = set()
         self.collect_errors = 0
         self.crashed = 0
+        self.unsent = 0  # samples not sent: they could have passed the budget
         self.stop: dict[str, Any] | None = None  # the engine ended the run: {kind, reason}
         self._buffer: list[SampleResult] = []
         self._last_flush = time.monotonic()

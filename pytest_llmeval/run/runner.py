@@ -32,8 +32,9 @@ from pytest_llmeval.result import (
     Call,
     SampleResult,
 )
-from pytest_llmeval.run import providers
+from pytest_llmeval.run import budget, providers
 from pytest_llmeval.run.broker import Broker, RemoteEngine
+from pytest_llmeval.run.budget import Budget, BudgetStop
 from pytest_llmeval.run.engine import Engine, Request, request_id
 from pytest_llmeval.run.options import Options
 from pytest_llmeval.run.outcomes import (
@@ -41,6 +42,7 @@ from pytest_llmeval.run.outcomes import (
     JudgeFailure,
     ModelFailure,
     SampleMiss,
+    SampleUnsent,
     ScorerFailure,
 )
 from pytest_llmeval.store import cache
@@ -53,6 +55,7 @@ completion_key = pytest.StashKey[Completion]()
 repeat_key = pytest.StashKey[int]()  # the try an item with repeats is running
 tries_key = pytest.StashKey[list[SampleResult]]()  # its finished tries
 fixture_calls_key = pytest.StashKey[list[Completion]]()  # its `model` fixture calls
+unsent_key = pytest.StashKey[str]()  # why it was not sent (the budget)
 NO_MODEL = (
     "pytest-llmeval: no model configured: pass --model gpt-4o-mini (reads OPENAI_API_KEY), "
     "--model openai/NAME --llmeval-base-url http://HOST:PORT/v1 or --model hf/PATH, or set "
@@ -79,6 +82,13 @@ class Runner:
         self.replay_judge: dict[str, Completion] = {}
         self._items: dict[str, pytest.Item] = {}  # eval items by node id (model fixture)
         self.selected: dict[str, int] = {}  # suite -> tries selected this session
+        o = options
+        # one budget for the run: the model's calls and the judge's count against it
+        self.budget = (
+            Budget(o.budget_usd, o.budget_tokens)
+            if o.budget_usd is not None or o.budget_tokens is not None
+            else None
+        )
 
     # -- the engine ------------------------------------------------------------------------
     @property
@@ -139,6 +149,7 @@ class Runner:
         settings: ModelSettings,
         replay: dict[str, Completion],
     ) -> Engine:
+        price = self.options.prices.for_spec(settings.spec)
         engine = Engine(
             make,
             identity=identity,
@@ -152,6 +163,9 @@ class Runner:
             batch_size=self.options.batch_size,
             stall_timeout=self.options.stall_timeout,
             replay=replay,
+            pricer=budget.pricer(price),
+            budget=self.budget,
+            estimate=budget.estimator(price, settings.spec),
         )
         sink = self.answer_sink
         if sink is not None:
@@ -359,6 +373,9 @@ class Runner:
         self.result(item)
         try:
             comp = self.engine.result(self.request(item, case))
+        except BudgetStop as exc:
+            item.stash[unsent_key] = str(exc)
+            raise SampleUnsent(f"[{case.suite.name}] {case.sample.id} {exc}") from None
         except ModelError as exc:
             self._failed(item, MODEL, str(exc), exc)
             raise ModelFailure(f"model error: {exc}") from None

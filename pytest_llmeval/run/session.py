@@ -28,7 +28,7 @@ from pytest_llmeval.models.base import Completion
 from pytest_llmeval.result import TEST, SampleResult
 from pytest_llmeval.run import previous
 from pytest_llmeval.run.options import Options, check_models
-from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss
+from pytest_llmeval.run.outcomes import EvalError, ModelFailure, SampleMiss, SampleUnsent
 from pytest_llmeval.run.recorder import Recorder
 from pytest_llmeval.run.runner import (
     NO_MODEL,
@@ -245,7 +245,9 @@ class EvalSession:
         anyone could replace it: ~150 ms per item, which a dead server multiplies by
         thousands of samples.
         """
-        if call.excinfo is None or not call.excinfo.errisinstance((SampleMiss, EvalError)):
+        if call.excinfo is None or not call.excinfo.errisinstance(
+            (SampleMiss, EvalError, SampleUnsent)
+        ):
             return None
         # pytest has no public reader of an item's captured output sections (its own
         # TestReport.from_item_and_call reads this same private list), and calling that
@@ -258,7 +260,12 @@ class EvalSession:
         message = str(call.excinfo.value)
         outcome: Literal["failed", "skipped"] = "failed"
         longrepr: Any = message
-        if self._miss_is_statistics(item, call):
+        unsent = call.excinfo.errisinstance(SampleUnsent)
+        if unsent:  # not sent (the budget): not run, so a skip, with why
+            outcome = "skipped"
+            path, lineno, _ = item.location
+            longrepr = (str(path), (lineno or 0) + 1, f"unsent: {message}")
+        elif self._miss_is_statistics(item, call):
             # A miss in a gated suite is no failure: every report (JUnit, json-report, the
             # CI test reporters that read them) must agree with the exit code. Skipped is
             # the one outcome they show as neither passed nor failed; it carries the miss
@@ -266,7 +273,7 @@ class EvalSession:
             outcome = "skipped"
             path, lineno, _ = item.location
             longrepr = (str(path), (lineno or 0) + 1, f"missed: {message}")
-        return pytest.TestReport(
+        report = pytest.TestReport(
             nodeid=item.nodeid,
             location=item.location,
             keywords={k: 1 for k in item.keywords},
@@ -279,6 +286,9 @@ class EvalSession:
             stop=call.stop,
             user_properties=item.user_properties,
         )
+        if unsent:
+            report.llmeval_unsent = True  # type: ignore[attr-defined]
+        return report
 
     def _miss_is_statistics(self, item: pytest.Item, call: pytest.CallInfo[None]) -> bool:
         if self.options.strict or call.excinfo is None:
@@ -325,6 +335,8 @@ class EvalSession:
         """Say the eval's truth in pytest's vocabulary: a miss in a gated suite is its own
         outcome (``m``, ``N missed``, no traceback), and a sample that could not be
         evaluated in the call phase (a scorer that raised) is an error, not a failure."""
+        if getattr(report, "llmeval_unsent", False):
+            return "unsent", "u", ("UNSENT", {"yellow": True})
         if report.when != "call" or report.passed:
             return None
         result = _result_of(report)
@@ -341,6 +353,9 @@ class EvalSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker or report.nodeid.startswith(GATE_PREFIX):
+            return
+        if getattr(report, "llmeval_unsent", False):
+            self.recorder.unsent += 1
             return
         result = _result_of(report)
         missed = result is not None and report.when == "call" and self._shown_as_missed(result)
@@ -422,6 +437,8 @@ class EvalSession:
             partial=rec.partial(),
             selections=rec.selections(),
             shard="{}/{}".format(*self.options.shard) if self.options.shard else None,
+            unsent=rec.unsent,
+            budget=(engine or {}).get("budget"),
         )
         findings = gate.evaluate(
             facts,
@@ -463,6 +480,7 @@ class EvalSession:
             "notes": list(self.notes),
             "requests": requests,
             "miss_details": self._shown_misses(),
+            "cost": self._cost(metrics),
         }
         rec.save(self.result)
         if decision.exitstatus != status:
@@ -526,6 +544,24 @@ class EvalSession:
             baseline_model=base.model,
             candidate_model=self.model_spec,
         )
+
+    def _cost(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The run's tokens and, where the models have prices, what they cost."""
+        overall = [slices.get("", {}) for slices in metrics.values()]
+
+        def total(name: str) -> float:
+            return sum(float((m.get(name) or {}).get("value") or 0.0) for m in overall)
+
+        specs = [s.spec for s in (self.options.model, self.options.judge) if s is not None]
+        unpriced = [s for s in specs if self.options.prices.for_spec(s) is None]
+        return {
+            "usd": total("cost_usd_total") if any("cost_usd_total" in m for m in overall) else None,
+            "prompt_tokens": int(total("prompt_tokens_total") + total("judge_prompt_tokens_total")),
+            "completion_tokens": int(
+                total("completion_tokens_total") + total("judge_completion_tokens_total")
+            ),
+            "unpriced": unpriced,
+        }
 
     def _shown_misses(self) -> list[str]:
         limit = self.options.show_misses

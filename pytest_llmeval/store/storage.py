@@ -213,10 +213,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX cache_by_created ON cache (created_at);
     CREATE INDEX cache_by_messages ON cache (messages_sha);
     """,
-    # 8: the functions a model called, and a conversation's every message, as JSON
+    # 8: the functions a model called, a conversation's every message (as JSON), and what
+    # the model's and the judge's calls cost
     """
     ALTER TABLE results ADD COLUMN tool_calls TEXT;
     ALTER TABLE results ADD COLUMN transcript TEXT;
+    ALTER TABLE results ADD COLUMN cost_usd REAL;
+    ALTER TABLE results ADD COLUMN judge_cost_usd REAL;
     """,
 ]
 

@@ -234,6 +234,7 @@ def test_an_older_database_keeps_its_entries_without_components(project: EvalPro
             "ALTER TABLE cache DROP COLUMN identity; ALTER TABLE cache DROP COLUMN params;"
             "ALTER TABLE cache DROP COLUMN messages_sha; ALTER TABLE cache DROP COLUMN repeat;"
             "ALTER TABLE results DROP COLUMN tool_calls; ALTER TABLE results DROP COLUMN transcript;"
+            "ALTER TABLE results DROP COLUMN cost_usd; ALTER TABLE results DROP COLUMN judge_cost_usd;"
             "PRAGMA user_version = 6;"
         )
     keys = project.query("SELECT key FROM cache ORDER BY key")

@@ -156,7 +156,7 @@ class EvalSession:
         margin names something that exists: usage errors before any request."""
         if self.config.getoption("collectonly"):
             return
-        problem = self._missing_model(items)
+        problem = self._missing_model(items) or self._missing_price()
         if problem is None and self.suites:
             problem = self._unknown_names()
         if problem is not None:
@@ -169,6 +169,20 @@ class EvalSession:
         if not self.is_worker:
             self.notes += [n for n in notes if n not in self.notes]
         return errors[0] if errors else None
+
+    def _missing_price(self) -> str | None:
+        """A budget in USD is enforced from prices: a model without one cannot be held to it."""
+        o = self.options
+        if o.budget_usd is None:
+            return None
+        for settings in (o.model, o.judge):
+            if settings is not None and o.prices.for_spec(settings.spec) is None:
+                return (
+                    f"pytest-llmeval: --llmeval-budget {o.budget_usd:g} needs a price for "
+                    f"{settings.spec}: add it to [tool.llmeval.prices] in pyproject.toml (or a "
+                    "--llmeval-prices file), or use --llmeval-token-budget N"
+                )
+        return None
 
     def _missing_model(self, items: list[pytest.Item]) -> str | None:
         if self.options.model is None:

@@ -136,6 +136,12 @@ def pytest_collection_modifyitems_checked(config: pytest.Config, items: list[pyt
     session = config.stash.get(session_key, None)
     if session is not None:
         _usage_errors_reported(config, items, lambda: session.check_collected(items))
+    options = config.stash.get(options_key, None)
+    if options is not None and options.estimate and config.getoption("collectonly"):
+        from pytest_llmeval.run.estimate import EstimateReport
+
+        if any(case_key in i.stash for i in items):
+            config.pluginmanager.register(EstimateReport(options, items), "llmeval-estimate")
 
 
 def _check_names(config: pytest.Config) -> None:

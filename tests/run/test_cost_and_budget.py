@@ -150,3 +150,24 @@ def test_a_token_budget_needs_no_price(project: EvalProject) -> None:
     assert result.ret == 7
     stats = project.server.stats()
     assert stats["prompt_tokens"] + stats["completion_tokens"] <= 400
+
+
+def test_collect_only_estimates_requests_tokens_and_cost_sending_nothing(
+    project: EvalProject,
+) -> None:
+    project.qa_suite(10)
+    project.pytester.makepyprojecttoml(PRICES)
+    first = project.run("--co", "--llmeval-estimate")
+    assert first.ret == 0 and project.server.stats()["requests"] == 0
+    first.stdout.fnmatch_lines(
+        lines(
+            "*= llmeval estimate =*",
+            "nothing sent; model openai/test-model; prompts counted by approx: 4 characters a token",
+            "  suite *requests *prompt tokens *output tokens *cost",
+            "  qa *10 * 640 *(max_tokens 64) *$*",
+            "  total *10 *",
+        )
+    )
+    project.run()  # a stored run: its outputs' length is the estimate's from now on
+    again = project.run("--co", "--llmeval-estimate")
+    again.stdout.fnmatch_lines(lines("  qa *10 * (last run: 1.0 a sample) *$*"))

@@ -353,6 +353,30 @@ def cmd_gate(results: Results, args: argparse.Namespace) -> int:
     return d.exitstatus
 
 
+def cost_deltas(base: Run, cand: Run) -> list[str]:
+    """What each run cost and its tokens, per task the runs share."""
+    lines = []
+    for task in sorted(set(base.metrics) & set(cand.metrics)):
+        parts = []
+        for metric, label, money in (
+            ("cost_usd_total", "cost", True),
+            ("prompt_tokens_total", "prompt tokens", False),
+            ("completion_tokens_total", "completion tokens", False),
+        ):
+            a, b = base.metric(task, metric), cand.metric(task, metric)
+            if a is None or b is None:
+                continue
+            change = f" ({(b - a) / a:+.0%})" if a else ""
+            parts.append(f"{label} {_amount(a, money)} -> {_amount(b, money)}{change}")
+        if parts:
+            lines.append(f"{task}: " + "; ".join(parts))
+    return lines
+
+
+def _amount(value: float, money: bool) -> str:
+    return f"${value:.4f}" if money else f"{value:,.0f}"
+
+
 def _count(rows: Sequence[SampleResult], missed: bool) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rows:
@@ -381,6 +405,8 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
         print(json.dumps(comparison.as_dict(), indent=2))
     else:
         for line in to_text(comparison):
+            print(line)
+        for line in cost_deltas(base, cand):
             print(line)
     if args.md:
         args.md.write_text(to_markdown(comparison), encoding="utf-8")

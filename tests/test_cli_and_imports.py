@@ -143,6 +143,7 @@ def test_llmeval_show_compare_and_export(project: EvalProject) -> None:
 
     cmp = _cli(project, "compare", base, cand, "--md", str(project.path / "c.md"))
     assert cmp.returncode == plugin.ret == 1  # the same verdict as the plugin's gate
+    assert "qa: prompt tokens 8," in cmp.stdout and "completion tokens" in cmp.stdout
     assert "REGRESSION" in cmp.stdout and (project.path / "c.md").read_text().startswith("###")
     assert _cli(project, "compare", base, base).returncode == 0
     assert _cli(project, "compare", base, cand, "--fail", "accuracy:-30%").returncode == 0

@@ -12,8 +12,8 @@ from pytest_llmeval.store.results import Run
 
 SAMPLE_COLUMNS = (
     "run_id", "task", "sample_id", "slices", "difficulty", "passed", "error", "latency_ms",
-    "original_latency_ms", "prompt_tokens", "completion_tokens", "cached", "finish_reason",
-    "output", "expected",
+    "original_latency_ms", "prompt_tokens", "completion_tokens", "cost_usd", "cached",
+    "finish_reason", "output", "expected",
 )  # fmt: skip
 METRIC_COLUMNS = ("run_id", "model", "task", "slice", "metric", "value", "lo", "hi", "n", "method")
 

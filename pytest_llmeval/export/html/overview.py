@@ -93,6 +93,7 @@ def _run_section(run: Run, samples: Sequence[SampleResult]) -> str:
         ("plugin version", _e(run.plugin_version)),
         ("samples", f"{len(samples):,} ({cached:,} from the cache, {errors:,} errored)"),
         ("tokens", _e(tokens)),
+        ("cost", _e(_cost(samples))),
         ("model time", f"{model_time:,.1f} s summed over samples"),
     ]
     if run.baseline:
@@ -166,3 +167,11 @@ def _gate_section(run: Run) -> str:
         '<th>metric</th><th class="num">value</th><th class="num">threshold</th>'
         f"<th>verdict</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></section>"
     )
+
+
+def _cost(samples: Sequence[SampleResult]) -> str:
+    costs = [c for r in samples for c in (r.call("model").cost_usd, r.call("judge").cost_usd)
+             if c is not None]  # fmt: skip
+    if not costs:
+        return "no price for this model: tokens only"
+    return f"${sum(costs):.4f} (cached answers cost nothing)"

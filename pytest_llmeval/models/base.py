@@ -121,7 +121,9 @@ class ModelError(Exception):
     ``status`` is the HTTP status when there was one; ``timeout`` marks a request that got
     no answer in time. ``fatal`` is set when the run cannot go on: ``"rejected"`` (the
     server refuses this configuration: a bad key, an unknown model, a parameter it rejects)
-    or ``"outage"`` (the server is down or stopped answering).
+    or ``"outage"`` (the server is down or stopped answering). ``about_tools`` marks a refusal
+    of the tools a request offered (a sample's own schema): that sample's error, never a
+    reason to end the run.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class ModelError(Exception):
         status: int | None = None,
         timeout: bool = False,
         fatal: str | None = None,
+        about_tools: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -140,6 +143,7 @@ class ModelError(Exception):
         self.status = status
         self.timeout = timeout
         self.fatal = fatal
+        self.about_tools = about_tools
 
 
 class Model(Protocol):

@@ -9,6 +9,7 @@ follows the quoted ones of the same check (said so there).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -421,7 +422,10 @@ def answer_calls(calls: list[dict[str, Any]], seed: str) -> list[dict[str, Any]]
             {
                 "id": call.get("id") or f"call_{digest}",
                 "type": "function",
-                "function": {"name": call["name"], "arguments": arguments_text(call.get("arguments"))},
+                "function": {
+                    "name": call["name"],
+                    "arguments": arguments_text(call.get("arguments")),
+                },
             }
         )
     return out
@@ -438,10 +442,8 @@ def conversation_key(messages: Sequence[Mapping[str, Any]]) -> str:
             fn = call.get("function", call)
             args = fn.get("arguments")
             if isinstance(args, str):
-                try:
+                with contextlib.suppress(ValueError):
                     args = json.loads(args)
-                except ValueError:
-                    pass
             calls.append([fn.get("name"), args])
         canonical.append([m.get("role"), text_of(m.get("content")), m.get("name"), calls])
     raw = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -40,14 +40,15 @@ class ToolCall:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ToolCall:
         """From OpenAI's shape (``{"function": {"name", "arguments"}}``) or a flat
-        ``{"name", "arguments"}``; arguments given as an object are written as JSON."""
+        ``{"name", "arguments"}``; arguments given as an object are written as compact
+        JSON, as OpenAI writes them."""
         import json
 
         inner = d.get("function")
         fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else d
         args = fn.get("arguments", "{}")
         if not isinstance(args, str):
-            args = json.dumps(args, ensure_ascii=False)
+            args = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
         return cls(str(fn.get("name", "")), args, d.get("id") or None)
 
 

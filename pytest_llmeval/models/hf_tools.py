@@ -56,7 +56,7 @@ def response_template(tokenizer: Any, model: Any, spec: str) -> Mapping[str, Any
             found = None
     if found is None:
         raise _cannot(spec, "its tokenizer has no response_template to read calls with")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _cannot(spec: str, why: str) -> ModelError:

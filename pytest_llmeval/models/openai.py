@@ -4,7 +4,7 @@ Requests go on the SDK's wire format through a bare aiohttp session (``models/wi
 the SDK itself costs a second to import and more CPU per request than the request), or
 through the openai SDK where aiohttp is missing or ``LLMEVAL_OPENAI_TRANSPORT=sdk`` asks for
 it. Failures come back as ModelErrors marked retryable, with the server's ``Retry-After``,
-and the engine retries them.
+and the engine retries them. Tools and tool calls go as OpenAI takes them (``models/tools.py``).
 The API key is read from ``OPENAI_API_KEY`` and never leaves this module.
 """
 

@@ -11,7 +11,6 @@ converted here on its way to each.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -96,23 +95,3 @@ def about_tools(param: str | None, reason: str) -> bool:
     if param:
         return param.startswith(("tools[", "tools."))
     return bool(_ABOUT_TOOLS.search(reason or ""))
-
-
-def as_text(calls: Sequence[ToolCall]) -> str:
-    """Calls on one line each, ``name(arguments)``, for messages and reports."""
-    return "\n".join(f"{c.name}({c.arguments})" for c in calls)
-
-
-def function_names(tools: Iterable[Mapping[str, Any]] | None) -> list[str]:
-    """The names of the functions offered, in order."""
-    names = []
-    for tool in tools or ():
-        fn = tool.get("function")
-        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
-            names.append(fn["name"])
-    return names
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON, as OpenAI writes arguments."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -124,14 +124,16 @@ class HFModel:
         size = f", {_size(footprint())}" if callable(footprint) else ""
         notice(f"llmeval: loaded {self.spec} in {time.perf_counter() - start:.1f} s{size}")
 
-    def _prompt(self, messages: Sequence[Message], params: GenerateParams) -> tuple[str, bool]:
+    def _prompt(
+        self, messages: Sequence[Message], params: GenerateParams | None = None
+    ) -> tuple[str, bool]:
         """The chat-templated prompt (with the offered tools), or a plain transcript for
         models without a template; the flag says whether the tokenizer should still add its
         special tokens. Messages reach the template as they are, calls with their arguments
         as objects; a field the template does not read (most ignore ``name``) is dropped."""
         tok = self._tokenizer
         if getattr(tok, "chat_template", None):
-            tools = hf_tools.offered(params)
+            tools = hf_tools.offered(params) if params is not None else None
             text = tok.apply_chat_template(
                 template_messages(messages),
                 add_generation_prompt=True,

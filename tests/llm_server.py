@@ -23,15 +23,46 @@ Script format (all parts optional)::
     {"default": "fallback reply" | null,
      "replies": {"<exact last user message>": "reply",
                  "sha256:<hex digest of the last user message>": "reply",
-                 "<other>": ["1st reply", "2nd reply", "last one repeats"]},
+                 "<other>": ["1st reply", "2nd reply", "last one repeats"],
+                 "tool:<exact content of the last tool result>": "reply",
+                 "tool:sha256:<hex digest of that content>": "reply",
+                 "messages:sha256:<hex>": "reply to this whole conversation"},
      "models": {"model-a": {"default": ..., "replies": {...}}}}
 
-Lookup order: ``models[model].replies``, ``models[model].default``, top-level ``replies``,
-top-level ``default``; when nothing matches the last user message is echoed.  A reply is a
-string, ``null`` (echo), a list of replies (successive requests with that content; the last one
-repeats) or an object ``{"content": str, "finish_reason": str, "delay_ms": float,
-"status": int, "message": str, "hang": bool, "close": bool, "body": object | str}`` for
-per-prompt faults (``body``: an error status's body verbatim, another server's error shape).
+A turn is named by the last user message, or by the last tool result when the conversation
+ends with one (a ``tool`` message: what a tool returned, fed back). Lookup order, in each
+scope: the whole conversation (``messages:sha256:`` keys, digest by
+``llm_server_tools.conversation_key(messages)``: roles, texts, names and calls, not call ids),
+the turn's text, the turn's digest. Scopes: ``models[model].replies``,
+``models[model].default``, top-level ``replies``, top-level ``default`` (which answers tool
+turns too); when nothing matches, the turn's text is echoed. A reply is a string, ``null``
+(echo), a list of replies (successive requests with that key; the last one repeats) or an
+object ``{"content": str | null, "tool_calls": [{"name": str, "arguments": object | str,
+"id": str}], "finish_reason": str, "delay_ms": float, "status": int, "message": str, "hang":
+bool, "close": bool, "body": object | str}`` for tool calls and per-prompt faults (``body``:
+an error status's body verbatim, another server's error shape).
+
+Tool calls: ``tool_calls`` are answered in OpenAI's shape (``call_`` ids that follow from the
+conversation, so the same conversation gets the same ids; ``type: function``; arguments as
+compact JSON text, or a string as written; ``content`` null unless scripted; finish_reason
+``tool_calls``), streamed as OpenAI streams them. They are answered only when the request
+offers ``tools``: with ``tool_choice: "none"`` or no tools, the reply's ``content`` (else the
+echo) is answered instead; a named ``tool_choice`` keeps that function's calls (or calls it
+with ``{}``); ``"required"`` calls the first tool with ``{}`` when only text was scripted;
+``parallel_tool_calls: false`` keeps the first call. Calls are not cut by ``max_tokens``.
+A multi-turn script, for instance::
+
+    {"replies": {"Weather in Paris?": {"tool_calls": [
+                     {"name": "get_weather", "arguments": {"city": "Paris"}}]},
+                 "tool:{\"temp_c\": 21}": "It is 21 C in Paris."}}
+
+``validate_tools`` (default on) checks ``tools``, ``tool_choice`` and the tool turns of
+``messages`` as OpenAI does and refuses malformed ones with its 400 bodies
+(tests/llm_server_tools.py, with their sources): a name outside ``^[a-zA-Z0-9_-]+$``, a
+missing ``type``/``function``/``name``, ``parameters`` that are not an object schema or use a
+type outside JSON Schema's (BFCL's ``dict``, ``float``, ``tuple``), a strict function's schema
+that is not closed, ``tool_choice`` without tools, arguments sent back as an object, a tool
+message that answers no call, a call left unanswered.
 
 OpenAI's API, closely: ``reasoning_models`` (fnmatch patterns such as ``o*``, ``gpt-5*``)
 serves those models as OpenAI serves its reasoning models, with its exact 400 bodies for
@@ -47,8 +78,8 @@ does for a model without it (400, ``param: response_format``) or, with
 mode every object closed with every property required (OpenAI's 400 otherwise).
 
 Order of checks for a chat request: ``exit_after`` (the process exits at request N+1, as if
-killed) -> api key (401) -> JSON/shape (400) -> reasoning model parameters and
-``response_format`` (400, or llama.cpp's 500) -> ``max_inflight`` (429) -> ``fail_first`` (500)
+killed) -> api key (401) -> JSON/shape (400) -> reasoning model parameters, tools and tool
+turns, and ``response_format`` (400, or llama.cpp's 500) -> ``max_inflight`` (429) -> ``fail_first`` (500)
 -> ``error_rate`` -> ``hang``/``hang_after`` (never answer, from the start or once N requests
 were answered)/``close`` -> scripted reply -> latency.
 Injected errors (everything before the scripted reply) are answered immediately; scripted
@@ -82,6 +113,17 @@ import urllib.request
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from llm_server_tools import (
+    answer_calls,
+    check_calls,
+    choose_calls,
+    conversation_key,
+    messages_refusal,
+    strict_problem,
+    text_of,
+    tools_refusal,
+)
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -112,6 +154,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "reasoning_tokens": 0,
     "response_formats": ["text", "json_object", "json_schema"],
     "format_error": "openai",
+    "validate_tools": True,
 }
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 FORMAT_ERRORS = ("openai", "llama.cpp")
@@ -133,8 +176,12 @@ _ERROR_TYPES = {
 }
 _SCRIPT_KEYS = {"default", "replies", "models"}
 _REPLY_KEYS = {
-    "content", "finish_reason", "delay_ms", "status", "message", "hang", "close", "body"
+    "content", "tool_calls", "finish_reason", "delay_ms", "status", "message", "hang", "close",
+    "body",
 }  # fmt: skip
+# script keys that name a turn by a digest: of the last user message, of the last tool result,
+# of the whole conversation (conversation_key)
+_HASHED = ("sha256:", "tool:sha256:", "messages:sha256:")
 _WORD = re.compile(r"\S+")
 _PIECE = re.compile(r"\s*\S+")
 
@@ -161,6 +208,8 @@ def _check_reply(value: Any, where: str, *, allow_list: bool = True) -> None:
             raise ValueError(f"{where}: 'content' must be a string")
         if "status" in value and not isinstance(value["status"], int):
             raise ValueError(f"{where}: 'status' must be an integer")
+        if "tool_calls" in value:
+            check_calls(value["tool_calls"], where)
         return
     raise ValueError(f"{where}: a reply must be a string, null, a list or an object")
 
@@ -243,7 +292,7 @@ def normalize_settings(updates: dict[str, Any]) -> dict[str, Any]:
             out[name] = int(value or 0)
         elif name == "api_key":
             out[name] = str(value) if value else None
-        elif name in ("hang", "close"):
+        elif name in ("hang", "close", "validate_tools"):
             out[name] = bool(value)
         elif name == "script":
             out[name] = load_script(value)
@@ -361,7 +410,7 @@ def format_refusal(body: dict[str, Any], accepted: list[str], style: str) -> tup
             "invalid_value",
         )
     if spec.get("strict"):
-        problem = _strict_problem(spec["schema"], ())
+        problem = strict_problem(spec["schema"])
         if problem is not None:
             return 400, openai_error(
                 f"Invalid schema for response_format '{name}': {problem}",
@@ -369,48 +418,6 @@ def format_refusal(body: dict[str, Any], accepted: list[str], style: str) -> tup
                 None,
             )
     return None
-
-
-def _strict_problem(schema: Any, context: tuple[str, ...]) -> str | None:
-    if not isinstance(schema, dict):
-        return None
-    where = f"In context={context!r}, "
-    props = schema.get("properties")
-    if schema.get("type") == "object" or props is not None:
-        if schema.get("additionalProperties") is not False:
-            return where + "'additionalProperties' is required to be supplied and to be false."
-        missing = [k for k in props or {} if k not in (schema.get("required") or [])]
-        if missing:
-            return (
-                where + "'required' is required to be supplied and to be an array including "
-                f"every key in properties. Missing '{missing[0]}'."
-            )
-    for key in ("minLength", "maxLength", "patternProperties", "uniqueItems"):
-        if key in schema:
-            return where + f"'{key}' is not permitted."
-    for key, sub in (props or {}).items():
-        problem = _strict_problem(sub, (*context, "properties", key))
-        if problem:
-            return problem
-    items = schema.get("items")
-    if isinstance(items, dict):
-        return _strict_problem(items, (*context, "items"))
-    return None
-
-
-def _text_of(content: Any) -> str:
-    """Text of a message ``content``: a string or a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif isinstance(part, str):
-                texts.append(part)
-        return "\n".join(texts)
-    return ""
 
 
 def _truncate_words(text: str, max_words: int) -> tuple[str, int, bool]:
@@ -462,7 +469,7 @@ class _App:
     def _compile_script(self) -> None:
         script = self.settings["script"] or {}
         models = script.get("models") or {}
-        self.model_scopes: dict[str, tuple[dict[str, Any], bool]] = {
+        self.model_scopes: dict[str, tuple[dict[str, Any], frozenset[str]]] = {
             name: self._compile_replies(scope.get("replies")) for name, scope in models.items()
         }
         self.model_defaults = {name: scope.get("default") for name, scope in models.items()}
@@ -471,15 +478,19 @@ class _App:
         self.model_names = list(models) or [DEFAULT_MODEL]
 
     @staticmethod
-    def _compile_replies(replies: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    def _compile_replies(
+        replies: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The reply table (digests in lower case) and which digest kinds it holds."""
         table: dict[str, Any] = {}
-        has_hash = False
+        hashed: set[str] = set()
         for key, value in (replies or {}).items():
-            if key.startswith("sha256:"):
-                key = "sha256:" + key[7:].strip().lower()
-                has_hash = True
+            prefix = next((p for p in _HASHED if key.startswith(p)), None)
+            if prefix is not None:
+                key = prefix + key[len(prefix) :].strip().lower()
+                hashed.add(prefix)
             table[key] = value
-        return table, has_hash
+        return table, frozenset(hashed)
 
     def _clear_state(self) -> None:
         self.started = time.time()
@@ -550,21 +561,33 @@ class _App:
 
     # ---- chat completions --------------------------------------------------------------
 
-    def _resolve(self, model: str, text: str) -> Any:
-        """The scripted reply for ``text`` (a string, None for echo, or a reply object)."""
-        digest: str | None = None
-        scopes: list[tuple[str, tuple[dict[str, Any], bool]]] = []
+    def _resolve(self, model: str, text: str, tool_turn: bool, messages: list[Any]) -> Any:
+        """The scripted reply for a turn (a string, None for echo, or a reply object):
+        ``text`` is the last user message's, or with ``tool_turn`` the last tool result's."""
+        prefix = "tool:" if tool_turn else ""
+        keys: dict[str, str] = {}  # digest kind -> key, made when a table has that kind
+
+        def key_for(kind: str) -> str:
+            if kind not in keys:
+                if kind == "messages:sha256:":
+                    keys[kind] = conversation_key([m for m in messages if isinstance(m, dict)])
+                else:
+                    keys[kind] = kind + hashlib.sha256(text.encode()).hexdigest()
+            return keys[kind]
+
+        scopes: list[tuple[str, tuple[dict[str, Any], frozenset[str]]]] = []
         model_scope = self.model_scopes.get(model)
         if model_scope is not None:
             scopes.append((f"models/{model}", model_scope))
-        for i, (name, (table, has_hash)) in enumerate([*scopes, ("", self.top_scope)]):
+        for i, (name, (table, hashed)) in enumerate([*scopes, ("", self.top_scope)]):
             if table:
-                key: str | None = text if text in table else None
-                if key is None and has_hash:
-                    if digest is None:
-                        digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-                    if digest in table:
-                        key = digest
+                # the whole conversation first, then the turn by its text, then by its digest
+                candidates = [key_for(k) for k in ("messages:sha256:",) if k in hashed]
+                candidates.append(prefix + text)
+                digest = prefix + "sha256:"
+                if digest in hashed:
+                    candidates.append(key_for(digest))
+                key = next((k for k in candidates if k in table), None)
                 if key is not None:
                     return self._pick(name, key, table[key])
             if i == 0 and model_scope is not None:
@@ -656,6 +679,11 @@ class _App:
             if refusal is not None:
                 self.injected["reasoning"] += 1
                 return self._json(refusal, 400)
+        if settings["validate_tools"]:
+            refusal = tools_refusal(body) or messages_refusal(messages)
+            if refusal is not None:
+                self.injected["tools"] += 1
+                return self._json(refusal, 400)
         refused = format_refusal(body, settings["response_formats"], settings["format_error"])
         if refused is not None:
             self.injected["response_format"] += 1
@@ -699,13 +727,19 @@ class _App:
         texts = []
         last_user = ""
         for message in messages:
-            text = _text_of(message.get("content")) if isinstance(message, dict) else ""
+            text = text_of(message.get("content")) if isinstance(message, dict) else ""
             texts.append(text)
             if isinstance(message, dict) and message.get("role") == "user":
                 last_user = text
-        reply = self._resolve(model, last_user)
+        # a tool result ends the conversation: the turn is that result's (else the last user
+        # message's), so a script can answer what a tool returned
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        tool_turn = last.get("role") == "tool"
+        turn = texts[-1] if tool_turn else last_user
+        reply = self._resolve(model, turn, tool_turn, messages)
         finish_reason: str | None = None
         extra_delay = 0.0
+        scripted_calls: list[dict[str, Any]] | None = None
         if isinstance(reply, dict):
             if reply.get("hang"):
                 return await self._hang()
@@ -724,19 +758,37 @@ class _App:
                 message = reply.get("message") or f"Scripted error {status}"
                 return self._error(status, message, retry=True)
             finish_reason = reply.get("finish_reason")
+            scripted_calls = reply.get("tool_calls")
             reply = reply.get("content")
-        content = last_user if reply is None else reply
+        calls = choose_calls(scripted_calls, body)
+        # a reply of calls alone has content null; without calls (none offered, or
+        # tool_choice none) a scripted call answers its content, else the echo; a call that
+        # tool_choice forced on a text reply replaces the text
+        content: str | None = turn if reply is None and not calls else reply
+        if calls and not scripted_calls:
+            content = None
 
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         reasoning = is_reasoning(model, settings["reasoning_models"])
         # a reasoning model spends its token limit on reasoning first, then on the reply
         thought = min(settings["reasoning_tokens"], max_tokens or 10**9) if reasoning else 0
-        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        truncated = False
+        if content is not None and isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
             content, completion_tokens, truncated = _truncate_words(content, max_tokens - thought)
         else:
-            completion_tokens, truncated = len(content.split()), False
+            completion_tokens = len((content or "").split())
+        answered_calls: list[dict[str, Any]] = []
+        if calls:  # calls are not cut by max_tokens; their JSON counts as tokens
+            seed = json.dumps([model, messages], sort_keys=True, separators=(",", ":"))
+            answered_calls = answer_calls(calls, seed)
+            completion_tokens += sum(
+                len(c["function"]["arguments"].split()) + 1 for c in answered_calls
+            )
         completion_tokens += thought
-        finish_reason = "length" if truncated else (finish_reason or "stop")
+        if truncated:
+            finish_reason = "length"
+        else:
+            finish_reason = finish_reason or ("tool_calls" if calls else "stop")
         prompt_tokens = sum(len(text.split()) for text in texts)
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
@@ -757,9 +809,14 @@ class _App:
             self.streamed += 1
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+            reply_message = {"content": content, "tool_calls": answered_calls}
             return await self._stream(
-                request, completion_id, created, model, content, finish_reason, usage, include_usage
-            )
+                request, completion_id, created, model, reply_message, finish_reason, usage,
+                include_usage,
+            )  # fmt: skip
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if answered_calls:
+            message["tool_calls"] = answered_calls
         return self._json(
             {
                 "id": completion_id,
@@ -769,7 +826,7 @@ class _App:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "message": message,
                         "logprobs": None,
                         "finish_reason": finish_reason,
                     }
@@ -807,11 +864,13 @@ class _App:
         completion_id: str,
         created: int,
         model: str,
-        content: str,
+        reply: dict[str, Any],
         finish_reason: str,
         usage: dict[str, Any],
         include_usage: bool,
     ) -> web.StreamResponse:
+        """The reply as OpenAI streams it: its role first, the text word by word, each call
+        as an id and name, then its arguments in pieces, and the finish reason alone."""
         base = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -831,8 +890,17 @@ class _App:
                 payload["usage"] = None
             return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
-        parts = [chunk({"role": "assistant", "content": ""})]
-        parts.extend(chunk({"content": piece}) for piece in _PIECE.findall(content))
+        content, calls = reply["content"], reply["tool_calls"]
+        parts = [chunk({"role": "assistant", "content": "" if content is not None else None})]
+        parts.extend(chunk({"content": piece}) for piece in _PIECE.findall(content or ""))
+        for i, call in enumerate(calls):
+            fn = call["function"]
+            head = {**call, "index": i, "function": {"name": fn["name"], "arguments": ""}}
+            parts.append(chunk({"tool_calls": [head]}))
+            args = fn["arguments"]
+            for at in range(0, len(args), 8):
+                piece = {"index": i, "function": {"arguments": args[at : at + 8]}}
+                parts.append(chunk({"tool_calls": [piece]}))
         parts.append(chunk({}, finish_reason))
         if include_usage:
             payload = {**base, "choices": [], "usage": usage}
@@ -956,6 +1024,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reasoning-tokens", type=int, default=0)
     parser.add_argument("--response-formats", default=",".join(RESPONSE_FORMATS))
     parser.add_argument("--format-error", default="openai", choices=FORMAT_ERRORS)
+    parser.add_argument(
+        "--no-validate-tools",
+        action="store_true",
+        help="take any tools, tool_choice and tool turns (OpenAI refuses malformed ones)",
+    )
     return parser.parse_args(argv)
 
 
@@ -983,6 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reasoning_tokens": args.reasoning_tokens,
                 "response_formats": args.response_formats,
                 "format_error": args.format_error,
+                "validate_tools": not args.no_validate_tools,
             }
         )
     except (ValueError, OSError) as exc:
@@ -1046,6 +1120,8 @@ class LLMServer:
         cmd += ["--reasoning-tokens", str(s["reasoning_tokens"])]
         cmd += ["--response-formats", ",".join(s["response_formats"])]
         cmd += ["--format-error", s["format_error"]]
+        if not s["validate_tools"]:
+            cmd.append("--no-validate-tools")
         if s["hang"]:
             cmd.append("--hang")
         if s["close"]:

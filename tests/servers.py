@@ -101,26 +101,33 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tinymodel.build(tmp_path_factory.mktemp("tiny") / "model")
 
 
-@pytest.fixture(scope="session")
-def transformers_server(
-    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """``transformers serve`` pinned to the tiny model: it answers to the model's path only."""
+@contextlib.contextmanager
+def transformers_serving(model: Path, root: Path) -> Iterator[Served]:
+    """``transformers serve`` pinned to ``model``: it answers to the model's path only."""
     pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving]")
     exe = shutil.which("transformers") or str(Path(sys.executable).with_name("transformers"))
     if not Path(exe).exists():
         pytest.skip("the transformers command is not installed")
     port = free_port()
-    log = tmp_path_factory.mktemp("transformers-serve") / "server.log"
-    command = [exe, "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port)]
+    log = root / "server.log"
+    command = [exe, "serve", str(model), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--device", "cpu"]
     with running(command, f"http://127.0.0.1:{port}/health", log, "transformers serve"):
         yield Served(
             name=f"transformers serve {importlib.metadata.version('transformers')}",
             base_url=f"http://127.0.0.1:{port}/v1",
-            model=str(tiny_model),
+            model=str(model),
             log=log,
         )
+
+
+@pytest.fixture(scope="session")
+def transformers_server(
+    tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """``transformers serve`` pinned to the tiny model."""
+    with transformers_serving(tiny_model, tmp_path_factory.mktemp("transformers-serve")) as served:
+        yield served
 
 
 def llama_cpp_source(version: str) -> Path:

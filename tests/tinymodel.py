@@ -58,6 +58,80 @@ def build_adapter(base: Path, directory: Path, seed: int = 1) -> Path:
     return directory
 
 
+# A chat template that renders tools (each as JSON in a system turn) and an assistant's calls
+# as <tool_call>{"name": ..., "arguments": {...}}</tool_call>, Hermes and Qwen 2.5 style, and
+# the response template (transformers >= 5's response parsing) that reads such calls back.
+TOOL_CHAT_TEMPLATE = (
+    "{%- if tools %}<|system|>Tools:{% for t in tools %}\n{{ t | tojson }}{% endfor %}<|end|>"
+    "{% endif %}"
+    "{%- for m in messages %}"
+    "{%- if m['role'] == 'assistant' %}<|assistant|>{% generation %}{{ m['content'] }}"
+    "{%- if m['tool_calls'] is defined %}{% for c in m['tool_calls'] %}<tool_call>"
+    "{{ {'name': c['function']['name'], 'arguments': c['function']['arguments']} | tojson }}"
+    "</tool_call>{% endfor %}{% endif %}<|end|>{% endgeneration %}"
+    "{%- else %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endif %}"
+    "{%- endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+TOOL_RESPONSE_TEMPLATE = {
+    "defaults": {"role": "assistant"},
+    "start_anchor": "<|assistant|>",
+    "fields": {
+        "tool_calls": {
+            "open_pattern": r"\s*<tool_call>",
+            "close": "</tool_call>",
+            "repeats": True,
+            "content": "json",
+            "transform": {"type": "function", "function": "{content}"},
+        },
+        "content": {"close_pattern": r"\s*<\|end\|>", "content": "text"},
+    },
+}
+
+
+def build_tool_caller(
+    base: Path, directory: Path, conversations: list[tuple[list[Any], list[Any], Any]]
+) -> Path:
+    """A copy of ``base`` that calls tools: TOOL_CHAT_TEMPLATE and TOOL_RESPONSE_TEMPLATE on
+    its tokenizer, and weights trained until greedy decoding replays each conversation's
+    answer. ``conversations`` are ``(messages, tools, answer message)``; the answers are
+    known, so a test can tell a call read back from one made up."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shutil.copytree(base, directory)
+    tok = AutoTokenizer.from_pretrained(directory)
+    tok.chat_template = TOOL_CHAT_TEMPLATE
+    tok.response_template = TOOL_RESPONSE_TEMPLATE
+    sequences = []
+    for messages, tools, answer in conversations:
+        prompt = tok.apply_chat_template(
+            messages, tools=tools, add_generation_prompt=True, tokenize=False
+        )
+        whole = tok.apply_chat_template([*messages, answer], tools=tools, tokenize=False)
+        ids = tok(whole, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        labels = ids.clone()
+        labels[:, : len(tok(prompt, add_special_tokens=False)["input_ids"])] = -100
+        sequences.append((ids, labels))
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(directory)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(400):  # about 90 steps: memorizing a few answers is all it takes
+        total = 0.0
+        for ids, labels in sequences:
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            total += loss.item()
+        optimizer.step()
+        optimizer.zero_grad()
+        if total < 0.01:
+            break
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory
+
+
 if __name__ == "__main__":
     # python tests/tinymodel.py [DIR]: a tiny local base model, e.g. for finetune/tiny-cpu.yaml
     import sys

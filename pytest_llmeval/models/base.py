@@ -50,14 +50,15 @@ class ToolCall:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ToolCall:
         """From OpenAI's shape (``{"function": {"name", "arguments"}}``) or a flat
-        ``{"name", "arguments"}``; arguments given as an object are written as JSON."""
+        ``{"name", "arguments"}``; arguments given as an object are written as compact
+        JSON, as OpenAI writes them."""
         import json
 
         inner = d.get("function")
         fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else d
         args = fn.get("arguments", "{}")
         if not isinstance(args, str):
-            args = json.dumps(args, ensure_ascii=False)
+            args = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
         return cls(str(fn.get("name", "")), args, d.get("id") or None)
 
 
@@ -131,7 +132,9 @@ class ModelError(Exception):
     ``status`` is the HTTP status when there was one; ``timeout`` marks a request that got
     no answer in time. ``fatal`` is set when the run cannot go on: ``"rejected"`` (the
     server refuses this configuration: a bad key, an unknown model, a parameter it rejects)
-    or ``"outage"`` (the server is down or stopped answering).
+    or ``"outage"`` (the server is down or stopped answering). ``about_tools`` marks a refusal
+    of the tools a request offered (a sample's own schema): that sample's error, never a
+    reason to end the run.
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class ModelError(Exception):
         status: int | None = None,
         timeout: bool = False,
         fatal: str | None = None,
+        about_tools: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -150,6 +154,7 @@ class ModelError(Exception):
         self.status = status
         self.timeout = timeout
         self.fatal = fatal
+        self.about_tools = about_tools
 
 
 class Model(Protocol):

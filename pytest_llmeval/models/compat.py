@@ -102,9 +102,11 @@ def refuses_format(
 
 
 def public_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """A request body as the run stores it: no model or messages, and a schema by its
-    name and strictness only (each sample may send its own)."""
+    """A request body as the run stores it: no model or messages, a schema by its
+    strictness only and tools by their number (each sample may send its own)."""
     out = {k: v for k, v in body.items() if k not in ("model", "messages")}
+    if isinstance(out.get("tools"), list):
+        out["tools"] = len(out["tools"])
     fmt = out.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         inner = fmt.get("json_schema") or {}

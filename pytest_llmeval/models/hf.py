@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import hashlib
 import importlib.util
+import json
 import logging
 import time
 from collections import Counter
@@ -20,9 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.models import ModelSettings, structured
+from pytest_llmeval.models import ModelSettings, hf_tools, structured
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
 from pytest_llmeval.models.registry import Provider, SpecError, notice
+from pytest_llmeval.models.tools import template_messages
 
 # bitsandbytes logs a harmless "kernels" notice at import and one line per 8-bit forward.
 logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -41,6 +43,8 @@ class HFModel:
         self._lock = asyncio.Lock()  # one generate at a time on one device
         self._fits: int | None = None  # the batch size that fit after running out of memory
         self._formats: Counter[tuple[str, bool]] = Counter()  # (format, valid) replies
+        self._tool_template: Any = None  # reads calls back (hf_tools), found on first use
+        self._tool_choices: Counter[str] = Counter()  # tool_choice values it cannot enforce
 
     def identity(self) -> dict[str, Any]:
         from pytest_llmeval.models import identity
@@ -120,16 +124,24 @@ class HFModel:
         size = f", {_size(footprint())}" if callable(footprint) else ""
         notice(f"llmeval: loaded {self.spec} in {time.perf_counter() - start:.1f} s{size}")
 
-    def _prompt(self, messages: Sequence[Message]) -> tuple[str, bool]:
-        """The chat-templated prompt, or a plain transcript for models without a template;
-        the flag says whether the tokenizer should still add its special tokens."""
+    def _prompt(
+        self, messages: Sequence[Message], params: GenerateParams | None = None
+    ) -> tuple[str, bool]:
+        """The chat-templated prompt (with the offered tools), or a plain transcript for
+        models without a template; the flag says whether the tokenizer should still add its
+        special tokens. Messages reach the template as they are, calls with their arguments
+        as objects; a field the template does not read (most ignore ``name``) is dropped."""
         tok = self._tokenizer
         if getattr(tok, "chat_template", None):
+            tools = hf_tools.offered(params) if params is not None else None
             text = tok.apply_chat_template(
-                [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
+                template_messages(messages),
+                add_generation_prompt=True,
+                tokenize=False,
+                **({"tools": tools} if tools else {}),
             )
             return str(text), False
-        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        lines = [f"{m['role'].capitalize()}: {m.get('content') or ''}" for m in messages]
         return "\n".join([*lines, "Assistant:"]), True
 
     # -- generation ------------------------------------------------------------------------
@@ -157,6 +169,11 @@ class HFModel:
 
         if self._model is None:
             self._load()
+        if self._tool_template is None and any(hf_tools.offered(p) for _, p in requests):
+            # before any generate: a model that cannot call tools ends the run at once
+            self._tool_template = hf_tools.response_template(
+                self._tokenizer, self._model, self.spec
+            )
         oom = _oom_error(torch)
         out: list[Completion | ModelError] = []
         before, failed_at, i = self._fits, 0, 0
@@ -194,7 +211,7 @@ class HFModel:
 
         tok, model = self._tokenizer, self._model
         params = requests[0][1]
-        prompts = [self._prompt(messages) for messages, _ in requests]
+        prompts = [self._prompt(messages, p) for messages, p in requests]
         add_special = prompts[0][1]
         enc = tok(
             [p for p, _ in prompts],
@@ -236,7 +253,8 @@ class HFModel:
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         ends = set(eos)
         results = []
-        for row, n_prompt in zip(out[:, width:].tolist(), prompt_lens, strict=True):
+        rows = zip(out[:, width:].tolist(), prompt_lens, requests, prompts, strict=True)
+        for row, n_prompt, (_, own), (prompt, _) in rows:
             n_new, finish = len(row), "length"
             for i, token in enumerate(row):
                 if token in ends:
@@ -249,15 +267,28 @@ class HFModel:
                 while n_new and row[n_new - 1] == tok.pad_token_id:
                     n_new -= 1
                 finish = "stop"
+            metadata: dict[str, Any] = {"batch_size": len(requests)}
+            calls: tuple[Any, ...] = ()
+            tools = hf_tools.offered(own)
+            if tools:
+                reply = hf_tools.read_reply(
+                    tok, self._tool_template, row[:n_new], prompt, tools, text
+                )
+                text, calls = reply.text, reply.calls
+                if reply.parse_error:
+                    metadata["tool_call_parse_error"] = reply.parse_error
+                if own.tool_choice not in (None, "auto"):
+                    self._tool_choices[json.dumps(own.tool_choice, sort_keys=True)] += 1
             results.append(
                 Completion(
                     text=text,
-                    finish_reason=finish,
+                    finish_reason="tool_calls" if calls and finish == "stop" else finish,
                     prompt_tokens=int(n_prompt),
                     completion_tokens=n_new,
                     latency_ms=latency,
                     model=self.name,
-                    metadata={"batch_size": len(requests)},
+                    metadata=metadata,
+                    tool_calls=calls,
                 )
             )
         return self._checked(requests, results)
@@ -281,8 +312,14 @@ class HFModel:
         return out
 
     def request_report(self) -> dict[str, Any]:
-        """What the summary and the run's parameters say about response_format."""
+        """What the summary and the run's parameters say about response_format and
+        tool_choice, neither of which a local model can be held to."""
         notes = []
+        for choice, n in sorted(self._tool_choices.items()):
+            notes.append(
+                f"{self.spec} cannot enforce tool_choice {choice} (no constrained decoding): "
+                f"{n} requests offered the tools and read whatever it called"
+            )
         for fmt in sorted({f for f, _ in self._formats}):
             bad, good = self._formats[fmt, False], self._formats[fmt, True]
             notes.append(

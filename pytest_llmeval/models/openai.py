@@ -4,7 +4,7 @@ Requests go on the SDK's wire format through a bare aiohttp session (``models/wi
 the SDK itself costs a second to import and more CPU per request than the request), or
 through the openai SDK where aiohttp is missing or ``LLMEVAL_OPENAI_TRANSPORT=sdk`` asks for
 it. Failures come back as ModelErrors marked retryable, with the server's ``Retry-After``,
-and the engine retries them.
+and the engine retries them. Tools and tool calls go as OpenAI takes them (``models/tools.py``).
 The API key is read from ``OPENAI_API_KEY`` and never leaves this module.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models import DEFAULT_OPENAI_URL as DEFAULT_BASE_URL
-from pytest_llmeval.models import ModelSettings, compat, effective_base_url, structured
+from pytest_llmeval.models import ModelSettings, compat, effective_base_url, structured, tools
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
 
 if TYPE_CHECKING:
@@ -135,14 +135,17 @@ class OpenAIModel:
             raise ModelError(f"{self.base_url} kept refusing the request")
         try:
             choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
+            message = choice["message"]
+            text = message.get("content") or ""  # null in a reply of tool calls alone
+            calls = tools.parse_calls(message.get("tool_calls"))
         except (TypeError, KeyError, IndexError, AttributeError):
             raise ModelError(
                 f"{self.base_url} returned no usable choice: {str(data)[:200]}"
             ) from None
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason")
-        self._sent(body, text, finish)
+        # a reply that ran out of tokens before any text or call (a reasoning model's)
+        self._sent(body, starved=finish == "length" and not text.strip() and not calls)
         metadata: dict[str, Any] = {}
         check = self._check(text, params, body)
         if check is not None:
@@ -163,13 +166,14 @@ class OpenAIModel:
             latency_ms=latency,
             model=data.get("model") or self.name,
             metadata=metadata,
+            tool_calls=calls,
         )
 
     # -- the request body --------------------------------------------------------------------
     def _body(self, messages: Sequence[Message], params: GenerateParams) -> dict[str, Any]:
         """What is sent: the params as this server takes them, given what it refused."""
         reasoning = self._reasoning
-        body: dict[str, Any] = {"model": self.name, "messages": [dict(m) for m in messages]}
+        body: dict[str, Any] = {"model": self.name, "messages": tools.wire_messages(messages)}
         # a reasoning model on OpenAI's API only takes its default temperature and top_p:
         # left out unless the user set them
         if not reasoning or "temperature" in params.explicit:
@@ -186,6 +190,10 @@ class OpenAIModel:
             body["response_format"] = {"type": "json_schema", "json_schema": params.json_schema}
         elif fmt:
             body["response_format"] = {"type": fmt}
+        if params.tools:
+            body["tools"] = [dict(t) for t in params.tools]
+        if params.tool_choice is not None:
+            body["tool_choice"] = params.tool_choice
         for name, value in params.extra.items():
             body.setdefault(name, value)
         for name in list(body):
@@ -229,6 +237,7 @@ class OpenAIModel:
                     retryable=status in (408, 409, 429) or status >= 500,
                     retry_after=retry_after(exc.response.headers),
                     status=status,
+                    about_tools=_about_tools(body, status, exc.param, reason),
                 )
             ) from None
         except openai.APITimeoutError as exc:
@@ -278,6 +287,7 @@ class OpenAIModel:
                     retryable=exc.status in (408, 409, 429) or exc.status >= 500,
                     retry_after=retry_after(exc.headers),
                     status=exc.status,
+                    about_tools=_about_tools(body, exc.status, exc.param, reason),
                 )
             ) from None
         except wire.TransportError as exc:
@@ -342,11 +352,10 @@ class OpenAIModel:
         if not any(a["param"] == param for a in self._adapted):
             self._adapted.append({"param": param, "action": action, "reason": reason})
 
-    def _sent(self, body: dict[str, Any], text: str, finish: str | None) -> None:
+    def _sent(self, body: dict[str, Any], starved: bool) -> None:
         key = json.dumps(compat.public_fields(body), sort_keys=True, default=str)
         self._shapes[key] = self._shapes.get(key, 0) + 1
-        if finish == "length" and not text.strip():
-            self._starved += 1
+        self._starved += starved
 
     def _check(self, text: str, params: GenerateParams, body: dict[str, Any]) -> Any:
         """A reply to a weaker format than asked for is checked against what was asked."""
@@ -398,6 +407,13 @@ class OpenAIModel:
         if self._wire is not None:
             await self._wire.aclose()
             self._wire = None
+
+
+def _about_tools(body: dict[str, Any], status: int, param: Any, reason: str) -> bool:
+    """A 4xx refusing the tools this request offered (a sample's own schema)."""
+    if "tools" not in body or not 400 <= status < 500:
+        return False
+    return tools.about_tools(param if isinstance(param, str) else None, reason)
 
 
 def _sdk_wanted() -> bool:

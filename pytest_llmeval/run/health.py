@@ -64,7 +64,13 @@ class Health:
         """Errors that say the run cannot work, whatever the retries would do."""
         self.failing()
         where = self._where()
-        if exc.status in (401, 403):
+        if exc.fatal is not None:  # the model itself says the run cannot work
+            self.die(exc.fatal, str(exc))
+        elif exc.about_tools:
+            # one sample's tool schema refused: that sample's error, however many samples
+            # before it met the same (a suite's first samples may share a bad tool)
+            pass
+        elif exc.status in (401, 403):
             self.die(REJECTED, f"{where} refused the request (HTTP {exc.status}): {exc}")
         elif exc.status == 404 and not self._ever_answered:
             self.die(REJECTED, f"{where} does not know this model or endpoint: {exc}")

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.scorers.base import Score, scorer
+from pytest_llmeval.scorers.base import Score, Scorer, scorer
 from pytest_llmeval.scorers.json_extraction import schema_problem
 from pytest_llmeval.scorers.jsontext import balanced_objects
 
@@ -314,24 +314,24 @@ def _list_check(kind: str, sample: Sample, completion: Completion, value: Any) -
     return Score(float(passed), passed, reason)
 
 
-@scorer("equals", needs_for=_value_or_expected)
-def equals(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _any_of("equals", sample, completion, value)
+def _text_scorer(kind: str, values_are_a_list: bool) -> Scorer:
+    def check(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
+        if values_are_a_list:
+            return _list_check(kind, sample, completion, value)
+        return _any_of(kind, sample, completion, value)
+
+    check.__doc__ = f"promptfoo's ``{kind}``; without ``value``, the expected answer."
+    return check
 
 
-@scorer("contains", needs_for=_value_or_expected)
-def contains(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _any_of("contains", sample, completion, value)
-
-
-@scorer("icontains", needs_for=_value_or_expected)
-def icontains(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _any_of("icontains", sample, completion, value)
-
-
-@scorer("starts_with", needs_for=_value_or_expected)
-def starts_with(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _any_of("starts-with", sample, completion, value)
+# scorer name -> promptfoo's check; the *_any/*_all ones take their value as a list
+for _name, _kind in [
+    ("equals", "equals"), ("contains", "contains"), ("icontains", "icontains"),
+    ("starts_with", "starts-with"), ("contains_any", "contains-any"),
+    ("contains_all", "contains-all"), ("icontains_any", "icontains-any"),
+    ("icontains_all", "icontains-all"),
+]:  # fmt: skip
+    scorer(_name, needs_for=_value_or_expected)(_text_scorer(_kind, _kind.endswith(("any", "all"))))
 
 
 @scorer("not_contains", needs_for=_value_or_expected)
@@ -341,26 +341,6 @@ def not_contains(sample: Sample, completion: Completion, *, value: Any = None) -
         if not passed:
             return Score(0.0, False, reason, {"found": answer})
     return Score(1.0, True)
-
-
-@scorer("contains_any", needs_for=_value_or_expected)
-def contains_any(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _list_check("contains-any", sample, completion, value)
-
-
-@scorer("contains_all", needs_for=_value_or_expected)
-def contains_all(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _list_check("contains-all", sample, completion, value)
-
-
-@scorer("icontains_any", needs_for=_value_or_expected)
-def icontains_any(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _list_check("icontains-any", sample, completion, value)
-
-
-@scorer("icontains_all", needs_for=_value_or_expected)
-def icontains_all(sample: Sample, completion: Completion, *, value: Any = None) -> Score:
-    return _list_check("icontains-all", sample, completion, value)
 
 
 @scorer("is_json")

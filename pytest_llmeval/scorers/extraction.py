@@ -11,6 +11,9 @@ GSM8K's ``lm_eval/tasks/gsm8k/gsm8k.yaml`` is the worked example: strict-match i
 ``pattern: '#### (\\-?[0-9\\.\\,]+)'`` with ``ignore_case: true`` and ``regexes_to_ignore:
 [",", "\\$", "(?s).*#### ", "\\.$"]``. Without an expected answer (or with
 ``match_only``) it is promptfoo's ``regex`` check: the output matches the pattern.
+Inspect AI's ``pattern()`` (``src/inspect_ai/scorer/_pattern.py``) differs: it ignores case
+by default (in the search too) and accepts any group equal to a target; ``regex`` with
+``ignore_case: true`` compares as it does, but searches with the pattern's own case.
 
 ``number`` takes the last number in the output (thousands commas, a sign, decimals, a
 currency ``$``), as Inspect AI's ``match(numeric=True)`` strips ``$`` and ``,``

@@ -28,6 +28,7 @@ __all__ = [
     "field_scores",
     "flatten",
     "parse_json",
+    "schema_problem",
 ]
 
 _EXPLAIN_MAX = 200
@@ -197,6 +198,21 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+def schema_problem(schema: Any, instance: Any) -> str | None:
+    """Why ``instance`` breaks ``schema`` (a JSON Schema, or its JSON or YAML text), as
+    ``$.path: message``, or None when it validates."""
+    from jsonschema.exceptions import best_match
+
+    if isinstance(schema, str):
+        import yaml
+
+        schema = yaml.safe_load(schema)  # promptfoo takes a schema's text as YAML
+    if not isinstance(schema, Mapping | bool):
+        raise ValueError("a JSON Schema must be an object or a boolean")
+    error = best_match(_validator(json.dumps(schema, sort_keys=True)).iter_errors(instance))
+    return None if error is None else f"{error.json_path}: {error.message}"
+
+
 @scorer("json_parse", metric="parse_rate")
 def json_parse(sample: Sample, completion: Completion) -> Score:
     obj, how = _parsed_object(completion)
@@ -205,18 +221,21 @@ def json_parse(sample: Sample, completion: Completion) -> Score:
     return Score(1.0, True, f"parsed ({how})", {"method": how})
 
 
-@scorer("json_schema", metric="schema_valid_rate", needs=("schema",))
-def json_schema(sample: Sample, completion: Completion) -> Score:
-    from jsonschema.exceptions import best_match
+def _schema_needs(options: Mapping[str, Any]) -> tuple[str, ...]:
+    return () if options.get("schema") is not None else ("schema",)
 
+
+@scorer("json_schema", metric="schema_valid_rate", needs_for=_schema_needs)
+def json_schema(sample: Sample, completion: Completion, *, schema: Any = None) -> Score:
+    """The output's JSON object validates against ``schema`` (the option: a JSON Schema
+    or its text), else against the sample's own ``schema`` field."""
     obj, how = _parsed_object(completion)
     if obj is None:
         return Score(0.0, False, _truncate(how, _EXPLAIN_MAX))
-    validator = _validator(json.dumps(sample["schema"], sort_keys=True))
-    error = best_match(validator.iter_errors(obj))
-    if error is None:
+    problem = schema_problem(sample["schema"] if schema is None else schema, obj)
+    if problem is None:
         return Score(1.0, True)
-    return Score(0.0, False, _truncate(f"{error.json_path}: {error.message}", _EXPLAIN_MAX))
+    return Score(0.0, False, _truncate(problem, _EXPLAIN_MAX))
 
 
 @scorer("json_exact_match", metric="exact_match", needs=("expected",))

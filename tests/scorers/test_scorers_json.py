@@ -278,6 +278,17 @@ def test_schema_validator_cached_by_content() -> None:
     assert after.misses == before.misses
 
 
+def test_json_schema_takes_a_schema_option_over_the_samples_field() -> None:
+    info = get_scorer("json_schema")
+    assert info.bind({}).needs == ("schema",)
+    inline = info.bind({"schema": "type: object\nrequired: [name]\n"})  # YAML text too
+    assert inline.needs == ()
+    sample = Sample("s1", "t", {"id": "s1"}, "test.jsonl", 1)  # no schema field at all
+    assert inline.fn(sample, Completion('{"name": "x"}')).passed
+    miss = inline.fn(sample, Completion('{"nom": "x"}'))
+    assert miss.explanation == "$: 'name' is a required property"
+
+
 def test_invalid_schema_fails_loudly() -> None:
     from jsonschema.exceptions import SchemaError
 

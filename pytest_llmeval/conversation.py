@@ -19,8 +19,8 @@ Call = Callable[[Sequence[Message], GenerateParams], Awaitable[Completion]]
 
 @dataclass(frozen=True)
 class Conversation:
-    """A sample's script: further user turns, mocked tool results by tool name (a value,
-    or a list served one call after another), or a solver. Plain data: requests travel to
+    """A sample's script: further user turns, mocked tool results by tool name (each call
+    of a tool gets its value, as JSON text unless it is a string), or a solver. Plain data: requests travel to
     the xdist controller pickled."""
 
     turns: tuple[tuple[Message, ...], ...] = ()
@@ -42,14 +42,13 @@ async def run(
         return await _solve(first, params, script, call)
     transcript: list[Message] = [dict(m) for m in first]
     replies: list[Completion] = []
-    served: dict[str, int] = {}
     for turn in ((), *script.turns):
         transcript += [dict(m) for m in turn]
         for _ in range(script.max_tool_steps):
             comp = await call(list(transcript), params)
             replies.append(comp)
             transcript.append(assistant_message(comp))
-            results = _tool_messages(comp.tool_calls, script.tool_results, served)
+            results = _tool_messages(comp.tool_calls, script.tool_results)
             if results is None:
                 break  # no call, or one with no mocked result: the reply stands
             transcript += results
@@ -69,17 +68,13 @@ def assistant_message(comp: Completion) -> dict[str, Any]:
 
 
 def _tool_messages(
-    calls: Sequence[ToolCall], results: Mapping[str, Any], served: dict[str, int]
+    calls: Sequence[ToolCall], results: Mapping[str, Any]
 ) -> list[dict[str, Any]] | None:
     if not calls or not results or any(c.name not in results for c in calls):
         return None
     out = []
     for i, c in enumerate(calls):
-        value = results[c.name]
-        if isinstance(value, list):  # one result per call of that tool, the last repeating
-            n = served.get(c.name, 0)
-            served[c.name] = n + 1
-            value = value[min(n, len(value) - 1)] if value else ""
+        value = results[c.name]  # the same result for every call of that tool
         content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         out.append({"role": "tool", "tool_call_id": c.id or f"call_{i}", "content": content})
     return out

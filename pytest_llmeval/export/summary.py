@@ -262,7 +262,7 @@ def miss_message(case: Case, result: SampleResult | None, failing: Sequence[str]
         lines.append(f"  {name}: {score.get('explanation') or score.get('value')}")
     calls = result.model.tool_calls if result is not None and result.model else ()
     if case.suite.tools_field is not None or calls:
-        lines.append(f"  expected call: {_short(result.expected if result else None)}")
+        lines.append(f"  expected call: {_short(_expected_calls(case.expected))}")
         got = "; ".join(ToolCall.from_dict(c).show() for c in calls)
         if not calls:
             got = f"no call, text {_short(result.output if result else None)}"
@@ -271,6 +271,16 @@ def miss_message(case: Case, result: SampleResult | None, failing: Sequence[str]
     lines.append(f"  expected: {_short(result.expected if result else None)}")
     lines.append(f"  got:      {_short(result.output if result else None)}")
     return "\n".join(lines)
+
+
+def _expected_calls(expected: Any) -> str:
+    """Expected calls as calls (``f(a=1|2, unit='units'|omitted)``), else as written."""
+    from pytest_llmeval.scorers.toolcalls import expected_calls
+
+    try:
+        return "; ".join(c.show() for c in expected_calls(expected))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return str(expected)
 
 
 def _short(text: Any, limit: int = 300) -> str:

@@ -31,7 +31,6 @@ from pytest_llmeval.result import MAX_TEXT, Call
 from pytest_llmeval.run.engine import FollowUp, Request
 from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case
-from pytest_llmeval.suite.model import RUBRIC_CHECKS
 
 JUDGE_SUFFIX = "::judge"
 
@@ -76,23 +75,13 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
 
 def inline_statements(case: Case) -> list[str]:
     """The statements this sample's answer is graded on by the judge: the suite's
-    ``rubric`` scorers', then its per-sample ``llm-rubric`` checks', with ``{{var}}``
-    filled from the sample."""
-    out: list[str] = []
-    fields = case.sample.fields
-    for info in case.suite.scorers:
-        if info.judged:
-            text = info.options.get("rubric") or info.options.get("value")
-            if isinstance(text, str):
-                out.append(inline.fill_vars(text, fields))
-    field = case.suite.checks_field
-    if field is not None:
-        for check in case.sample.get(field) or ():
-            if isinstance(check, Mapping) and check.get("type") in RUBRIC_CHECKS:
-                value = check.get("value")
-                if isinstance(value, str):
-                    out.append(inline.fill_vars(value, fields))
-    return list(dict.fromkeys(out))
+    ``rubric`` scorers', then its per-sample ``llm-rubric`` checks' (``not-`` ones too),
+    with ``{{var}}`` filled from the sample: the keys of ``metadata["rubrics"]``."""
+    if not case.suite.needs_judge and case.suite.checks_field is None:
+        return []
+    from pytest_llmeval.scorers.checks import rubrics_needed
+
+    return rubrics_needed(case.suite.scorers, case.sample)
 
 
 def inline_requests(

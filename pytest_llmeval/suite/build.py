@@ -96,7 +96,7 @@ def build_suite(
 
     scorers, scorer_names = _scorers(spec, task, fail)
     if "checks" in spec:
-        from pytest_llmeval.scorers.checks import checks_scorer  # type: ignore[import-not-found]
+        from pytest_llmeval.scorers.checks import checks_scorer
 
         scorers.append(checks_scorer(spec["checks"]))
     judge = _judge(spec.get("judge"), rootdir, base_dir, fail)

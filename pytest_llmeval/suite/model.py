@@ -27,7 +27,6 @@ from pytest_llmeval.suite import render
 from pytest_llmeval.tasks import SCALARS, TASKS, Prompt
 
 _checked: set[tuple[Any, ...]] = set()  # (dataset, needs) pairs already checked
-RUBRIC_CHECKS = ("llm-rubric", "rubric")  # per-sample check types a judge grades
 SAMPLE_SCHEMA = "schema"  # the sample field response_format: json_schema sends by default
 NOTES: list[str] = []  # what loading suites found worth a header line (few-shot overlap)
 
@@ -176,6 +175,11 @@ class Suite:
     def _check_values(self, samples: tuple[Sample, ...]) -> None:
         """What a field's type alone does not say: messages shaped as chat, tools as
         function tools, checks of known types, an extract that finds the answer."""
+        from pytest_llmeval.scorers import toolcalls
+        from pytest_llmeval.scorers.toolcalls import expected_calls
+
+        compares_calls = (toolcalls.tool_call, toolcalls.tool_call_name, toolcalls.tool_call_args)
+        calls = any(getattr(i.fn, "func", i.fn) in compares_calls for i in self.scorers)
         for s in samples:
             where = f"{s.source}:{s.line}"
             if self.messages_field is not None:
@@ -197,6 +201,11 @@ class Suite:
                 problem = checklib.validate_checks(s[self.checks_field])
                 if problem is not None:
                     raise DatasetError(f"{where}: field '{self.checks_field}.{problem}")
+            if calls and self.expected_field in s.fields:
+                try:
+                    expected_calls(s.expected)
+                except (ValueError, TypeError) as exc:
+                    raise DatasetError(f"{where}: field {self.expected_field!r}: {exc}") from None
             if self.expected_extract is not None and self.expected_field in s.fields:
                 got = s.expected
                 if got is None or (isinstance(got, list) and None in got):
@@ -317,11 +326,11 @@ class Case:
         ``llm-rubric`` among its own checks."""
         if self.suite.needs_judge:
             return True
-        field_name = self.suite.checks_field
-        if field_name is None:
+        if self.suite.checks_field is None:
             return False
-        checks = self.sample.get(field_name) or ()
-        return any(isinstance(c, dict) and c.get("type") in RUBRIC_CHECKS for c in checks)
+        from pytest_llmeval.scorers.checks import rubrics_needed
+
+        return bool(rubrics_needed(self.suite.scorers, self.sample))
 
     def params_for(self, params: GenerateParams) -> GenerateParams:
         """The suite's resolved ``params`` for this sample: its own tools, and a

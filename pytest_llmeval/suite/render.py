@@ -127,8 +127,8 @@ def check_messages(value: Any, where: str, field_name: str) -> None:
 
 def openai_tools(tools: Any, where: str, field_name: str) -> tuple[dict[str, Any], ...]:
     """A sample's tools as OpenAI function tools. BFCL's functions (``{name, description,
-    parameters}`` with its own type names) are wrapped and their types mapped as BFCL's
-    OpenAI handler does; OpenAI's own shape is sent as it is."""
+    parameters}`` with its own type names) are wrapped, their types mapped and dots in their
+    names replaced as BFCL's OpenAI handler does; OpenAI's own shape is sent as it is."""
     if not isinstance(tools, list):
         raise DatasetError(f"{where}: field {field_name!r} must be a list of tools")
     out = []
@@ -139,6 +139,9 @@ def openai_tools(tools: Any, where: str, field_name: str) -> tuple[dict[str, Any
             out.append(dict(tool))
         elif "name" in tool:
             fn = copy.deepcopy(dict(tool))
+            # OpenAI refuses dots in names; BFCL's own handler sends math.factorial as
+            # math_factorial (and the tool_call scorer takes either)
+            fn["name"] = str(fn["name"]).replace(".", "_")
             if "parameters" in fn:
                 fn["parameters"] = _bfcl_schema(fn["parameters"])
             out.append({"type": "function", "function": fn})

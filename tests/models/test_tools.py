@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from evalkit import EvalProject, answers, lines
+from evalkit import EvalProject, answers, lines, write_jsonl
 from llm_server import LLMServer
 from llm_server_tools import conversation_key
 
@@ -220,10 +221,14 @@ SCHEMA_REFUSED = {
         "code": "invalid_function_parameters",
     }
 }
-SUITE_TOOLS = (
-    "params:\n  extra_body:\n    tools:\n      - type: function\n        function:\n"
-    "          name: lookup\n          parameters: {type: object, properties: {}}\n"
-)
+SUITE_TOOLS = "tools: tools\n"  # each sample's own tools (see _with_tools)
+LOOKUP = {"type": "function", "function": {"name": "lookup",
+                                           "parameters": {"type": "object", "properties": {}}}}  # fmt: skip
+
+
+def _with_tools(project: EvalProject, records: list[dict[str, Any]]) -> None:
+    """The suite's dataset again, each sample offering the same tool."""
+    write_jsonl(project.path / "data" / "qa.jsonl", [{**r, "tools": [LOOKUP]} for r in records])
 
 
 def test_the_first_samples_schema_refusals_do_not_end_a_run_of_good_ones(
@@ -233,6 +238,7 @@ def test_the_first_samples_schema_refusals_do_not_end_a_run_of_good_ones(
     own tools are fine) are three errors; the rest are scored. Before, the first three
     identical refusals ended the run as a rejected configuration."""
     records = project.qa_suite(10, extra=SUITE_TOOLS + "thresholds:\n  accuracy: '>=0.5'\n")
+    _with_tools(project, records)
     script = answers(records)
     for key in list(script["replies"])[:3]:
         script["replies"][key] = {"status": 400, "body": SCHEMA_REFUSED}
@@ -247,7 +253,8 @@ def test_the_first_samples_schema_refusals_do_not_end_a_run_of_good_ones(
 
 
 def test_every_sample_refused_is_input_to_fix(project: EvalProject) -> None:
-    project.qa_suite(6, extra=SUITE_TOOLS + "thresholds:\n  accuracy: '>=0.5'\n")
+    records = project.qa_suite(6, extra=SUITE_TOOLS + "thresholds:\n  accuracy: '>=0.5'\n")
+    _with_tools(project, records)
     project.server.configure(script={"default": {"status": 400, "body": SCHEMA_REFUSED}})
     result = project.run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -223,3 +223,25 @@ def test_transformers_serve_returns_the_calls_the_local_provider_reads(
     ], tool_server.log_tail()
     assert first.finish_reason == "tool_calls"
     assert second.text == ANSWER and second.tool_calls == ()
+
+
+def test_a_tools_suite_on_a_model_that_cannot_call_tools_ends_at_once_with_exit_4(
+    pytester: pytest.Pytester, tiny_model: Path
+) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    rows = [
+        {"q": f"Look up item {i}.", "tools": [tool], "calls": [{"name": "lookup"}]}
+        for i in range(6)
+    ]
+    (pytester.path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (pytester.path / "eval_calls.yaml").write_text(
+        "dataset: d.jsonl\nprompt: {user: '{q}'}\ntools: tools\nexpected: calls\n"
+        "scorers: [tool_call]\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--model", f"hf/{tiny_model}", "--llmeval-db", str(pytester.path / "r.db"),
+        "-p", "no:cacheprovider", "--max-tokens", "4",
+    )  # fmt: skip
+    assert result.ret == 4, result.stdout.str()
+    result.stdout.fnmatch_lines(["*cannot return tool calls through transformers here*"])
+    assert "6 errors" not in result.stdout.str()  # it stopped at the first, not after six

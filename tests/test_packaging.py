@@ -74,7 +74,12 @@ def test_lower_bounds_parsing() -> None:
     pyproject = {
         "project": {
             "name": "pytest_llmeval",
-            "dependencies": ["openai[aiohttp]>=1.98", "pytest-xdist>=3.5,<4", "pandas"],
+            "dependencies": [
+                "openai[aiohttp]>=1.98",
+                "pytest-xdist>=3.5",
+                "pyyaml>=6,<7",
+                "pandas",
+            ],
             "optional-dependencies": {
                 "a": ["prometheus_client >= 0.20", "tomli>=2.0; python_version < '3.11'"],
                 "b": ["Prometheus-Client>=0.21", "pytest-llmeval[a]", "ruff>=0.5,!=0.6.0"],
@@ -85,6 +90,7 @@ def test_lower_bounds_parsing() -> None:
     assert lb.constraints(pyproject).splitlines() == [
         "openai==1.98",
         "pytest-xdist==3.5",
+        "pyyaml==6",
         "Prometheus-Client==0.21",
         "tomli==2.0 ; python_version < '3.11'",
         "ruff==0.5",

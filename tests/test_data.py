@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import json
+import random
 import re
 import string
 import sys
@@ -338,6 +339,6 @@ def test_regenerating_gives_identical_bytes(tmp_path: Path) -> None:
 
 def test_other_seed_changes_data() -> None:
     module = generator()
-    rng = module.random.Random("1:qa")
+    rng = random.Random("1:qa")
     other = module.qa_split(rng, "test", 20, set())
     assert [r["question"] for r in other] != [r["question"] for r in load("qa", "test")[:20]]

@@ -34,6 +34,7 @@ from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store import maintenance
 from pytest_llmeval.store.results import DEFAULT_DB, Results, Run
 from pytest_llmeval.store.storage import StoreError
+from pytest_llmeval.untrusted import printable
 
 STATUSES = ("running", "complete", "interrupted", "incomplete", "aborted", "errored")
 VERDICTS = ("passed", "failed", "not evaluated")
@@ -184,13 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_merge(args)
         except (StoreError, LookupError, ValueError) as exc:
             message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
-            print(f"llmeval merge: {message}", file=sys.stderr)
+            print(f"llmeval merge: {printable(message)}", file=sys.stderr)
             return 2
     if args.command == "calibrate-judge":  # needs a judge, not a results database
         try:
             return cmd_calibrate(args)
         except (LookupError, ValueError) as exc:
-            print(f"llmeval: {exc}", file=sys.stderr)
+            print(f"llmeval: {printable(str(exc))}", file=sys.stderr)
             return 2
     try:
         with Results(args.db) as results:
@@ -207,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(results, args)
     except (StoreError, LookupError, MarginError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
-        print(f"llmeval: {message}", file=sys.stderr)
+        print(f"llmeval: {printable(message)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `llmeval ... | head` stopped reading: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -245,13 +246,13 @@ def cmd_runs(results: Results, args: argparse.Namespace) -> int:
         code = "" if r.exitstatus is None else str(r.exitstatus)
         print(
             f"{r.id:24}  {status:11}  {r.verdict or '-':13}  {code:>4}  {r.n_results:>6}  "
-            f"{str(r.model)[:32]:32}  {r.started_at[:19]}"
+            f"{printable(str(r.model))[:32]:32}  {r.started_at[:19]}"
         )
     if any(r.partial for r in runs):
         print("* partial: not every sample of every suite ran")
     reasons = [r for r in runs if r.reason and r.status != "complete"]
     for r in reasons[:5]:
-        print(f"{r.id}: {r.status}: {r.reason}")
+        print(f"{r.id}: {r.status}: {printable(str(r.reason))}")
     return 0
 
 
@@ -269,10 +270,10 @@ def cmd_show(results: Results, args: argparse.Namespace) -> int:
             print(f"  worst samples ({len(worst)} shown):")
             for row in worst:
                 why = row.error or _first_failure(row)
-                print(f"    {row.sample_id}: {why}")
+                print(f"    {row.sample_id}: {printable(why)}")
         print()
     if run.verdict == "not evaluated":
-        print(f"gate: NOT EVALUATED: {run.reason}")
+        print(f"gate: NOT EVALUATED: {printable(str(run.reason))}")
     elif run.verdicts:
         failed = [v for v in run.verdicts if not v["passed"]]
         print(
@@ -395,8 +396,8 @@ def cmd_compare(results: Results, args: argparse.Namespace) -> int:
         check_baseline(base, Path.cwd(), hint="compare on the data it ran on")
         if cand.status == "errored":
             print(
-                f"llmeval: run {cand.id} was not evaluated ({cand.reason}); --force to "
-                "compare it anyway",
+                f"llmeval: run {cand.id} was not evaluated ({printable(str(cand.reason))}); "
+                "--force to compare it anyway",
                 file=sys.stderr,
             )
             return 6
@@ -480,7 +481,7 @@ def cmd_cache(results: Results, args: argparse.Namespace) -> int:
 
 
 def _print(lines: list[str]) -> None:
-    print("\n".join(lines))
+    print("\n".join(printable(line, block=True) for line in lines))
 
 
 def _header(run: Run) -> str:
@@ -491,10 +492,12 @@ def _header(run: Run) -> str:
     )
     partial = " (partial)" if run.partial else ""
     code = "" if run.exitstatus is None else f", exit {run.exitstatus}"
-    why = f"\n{run.status}: {run.reason}" if run.reason and run.status != "complete" else ""
+    why = ""
+    if run.reason and run.status != "complete":
+        why = f"\n{run.status}: {printable(run.reason)}"
     return (
-        f"run {run.id}: {run.status}{partial}{code}, model {run.model}, {run.n_results} "
-        f"samples, started {run.started_at[:19]}{commit}{why}"
+        f"run {run.id}: {run.status}{partial}{code}, model {printable(str(run.model))}, "
+        f"{run.n_results} samples, started {run.started_at[:19]}{commit}{why}"
     )
 
 
@@ -510,7 +513,8 @@ def _sent_lines(params: Mapping[str, Any]) -> list[str]:
             lines.append(f"sent ({role}, {shape['requests']} requests): {fields}")
     for role, adapted in (params.get("adapted") or {}).items():
         for a in adapted:
-            lines.append(f"adapted ({role}): {a['param']}: {a['action']} ({a['reason']})")
+            why = printable(str(a["reason"]))  # the server's own words
+            lines.append(f"adapted ({role}): {a['param']}: {a['action']} ({why})")
     return lines
 
 

@@ -13,6 +13,7 @@ from pytest_llmeval.gate.baseline import (
     MetricComparison,
     TaskComparison,
 )
+from pytest_llmeval.untrusted import printable
 
 
 def _points(x: float) -> str:
@@ -186,7 +187,8 @@ def to_text(comparison: Comparison) -> list[str]:
     if c.unused_margins:
         lines.append(f"margins matching no metric: {', '.join(c.unused_margins)}")
     lines.append(f"llmeval compare {'FAILED' if c.failed else 'PASSED'}: {headline(c)}")
-    return lines
+    # labels, model specs and notes come from stored runs: escaped like all shown text
+    return [printable(line) for line in lines]
 
 
 def to_markdown(comparison: Comparison) -> str:
@@ -238,4 +240,4 @@ def to_markdown(comparison: Comparison) -> str:
             out += ["", f"Not compared (no margin): {', '.join(f'`{m}`' for m in t.not_compared)}."]
     if c.unused_margins:
         out += ["", f"Margins matching no metric: {', '.join(c.unused_margins)}."]
-    return "\n".join(out) + "\n"
+    return printable("\n".join(out), block=True) + "\n"

@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from pytest_llmeval.result import SampleResult
 from pytest_llmeval.store.results import Run
+from pytest_llmeval.untrusted import printable
 
 SAMPLE_COLUMNS = (
     "run_id", "task", "sample_id", "slices", "difficulty", "passed", "error", "latency_ms",
@@ -58,4 +59,8 @@ def _cell(value: Any) -> Any:
         return int(value)
     if isinstance(value, dict | list):
         return json.dumps(value)
+    if isinstance(value, str):
+        # a model's text, opened in a terminal or a spreadsheet: controls escaped, its own
+        # newlines and tabs kept (quoted by the csv module); the database has it exactly
+        return printable(value, block=True)
     return "" if value is None else value

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.models.base import ToolCall
 from pytest_llmeval.stats import finite
+from pytest_llmeval.untrusted import printable
 
 if TYPE_CHECKING:
     from pytest_llmeval.result import SampleResult
@@ -191,7 +192,9 @@ def render(result: Mapping[str, Any]) -> list[str]:
         f"llmeval run {result['run_id']}: {result['status']}{partial}{why}; "
         f"model {result.get('model')}; results in {result['db']}"
     )
-    return lines
+    # reasons and notes quote servers and judges: every line is escaped (they hold no
+    # control characters of ours; pytest colours what it writes itself)
+    return [printable(line) for line in lines]
 
 
 def baseline_lines(comparison: Mapping[str, Any]) -> list[str]:
@@ -259,7 +262,8 @@ def miss_message(case: Case, result: SampleResult | None, failing: Sequence[str]
     scores = result.scores if result is not None else {}
     for name in failing:
         score = scores[name]
-        lines.append(f"  {name}: {score.get('explanation') or score.get('value')}")
+        why = score.get("explanation") or score.get("value")
+        lines.append(f"  {name}: {_short(why, limit=1000)}")  # a judge's is up to 1000
     calls = result.model.tool_calls if result is not None and result.model else ()
     if case.suite.tools_field is not None or calls:
         lines.append(f"  expected call: {_short(_expected_calls(case.expected))}")
@@ -284,8 +288,8 @@ def _expected_calls(expected: Any) -> str:
 
 
 def _short(text: Any, limit: int = 300) -> str:
-    t = "" if text is None else str(text)
-    t = t.replace("\n", "\\n")
+    """Model or judge text on one line of a message: escaped, then cut."""
+    t = printable(("" if text is None else str(text))[:limit])
     return t if len(t) <= limit else t[: limit - 3] + "..."
 
 

@@ -7,6 +7,8 @@ import json
 import re
 import unicodedata
 
+from pytest_llmeval.untrusted import printable
+
 _RATIONALE = "rationale"
 # Accepted in place of "rationale" (in this order) when it is absent; never for scores.
 _RATIONALE_ALIASES = ("rationale", "reasoning", "reason", "explanation", "justification")
@@ -21,10 +23,11 @@ def normalize_key(key: str) -> str:
 
 
 def _one_line(text: str, limit: int = _REASON_MAX) -> str:
-    text = " ".join(str(text).split())
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _show(value: str, limit: int = 30) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    # json.dumps escapes C0 controls only; the rest (C1, bidi, DEL) are escaped here
+    text = printable(json.dumps(value, ensure_ascii=False))
     return text if len(text) <= limit else text[: limit - 4] + '..."'

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.models import DEFAULT_OPENAI_URL as DEFAULT_BASE_URL
 from pytest_llmeval.models import ModelSettings, compat, effective_base_url, structured, tools
 from pytest_llmeval.models.base import Completion, GenerateParams, Message, ModelError
+from pytest_llmeval.untrusted import printable, valid_text
 
 if TYPE_CHECKING:
     import openai
@@ -136,11 +137,12 @@ class OpenAIModel:
         try:
             choice = data["choices"][0]
             message = choice["message"]
-            text = message.get("content") or ""  # null in a reply of tool calls alone
+            # kept exactly, controls and all; only what no UTF-8 file could hold is replaced
+            text = valid_text(message.get("content") or "")  # null with tool calls alone
             calls = tools.parse_calls(message.get("tool_calls"))
         except (TypeError, KeyError, IndexError, AttributeError):
             raise ModelError(
-                f"{self.base_url} returned no usable choice: {str(data)[:200]}"
+                f"{self.base_url} returned no usable choice: {printable(str(data)[:200])}"
             ) from None
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason")
@@ -478,5 +480,6 @@ def server_reason(body: Any) -> str | None:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
+    """A server's reason as one line of a message: it is untrusted text, escaped."""
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pytest_llmeval.models.base import Message, ToolCall
+from pytest_llmeval.untrusted import valid_text
 
 # A refusal that names the offered tools (OpenAI and llama.cpp say ``tools[0]...``, vLLM's
 # pydantic errors ``tools.0...``, OpenAI's schema checks "Invalid schema for function 'x'").
@@ -82,8 +83,8 @@ def parse_calls(raw: Any) -> tuple[ToolCall, ...]:
         if not isinstance(entry, Mapping):
             continue
         call = ToolCall.from_dict(entry)
-        if call.name:
-            calls.append(call)
+        if call.name:  # kept exactly but for what no UTF-8 file could hold (a lone surrogate)
+            calls.append(ToolCall(valid_text(call.name), valid_text(call.arguments), call.id))
     return tuple(calls)
 
 

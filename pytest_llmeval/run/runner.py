@@ -47,6 +47,7 @@ from pytest_llmeval.run.outcomes import (
 )
 from pytest_llmeval.store import cache
 from pytest_llmeval.suite import Case, Suite
+from pytest_llmeval.untrusted import printable
 
 case_key = pytest.StashKey[Case]()
 result_key = pytest.StashKey[SampleResult]()
@@ -334,7 +335,7 @@ class Runner:
         except ModelError as exc:
             if item is not None:
                 self._failed(item, MODEL, str(exc), exc)
-            raise ModelFailure(f"model error: {exc}") from None
+            raise ModelFailure(f"model error: {printable(str(exc))}") from None
         if item is not None:
             self.result(item)
             calls = item.stash.setdefault(fixture_calls_key, [])
@@ -378,7 +379,7 @@ class Runner:
             raise SampleUnsent(f"[{case.suite.name}] {case.sample.id} {exc}") from None
         except ModelError as exc:
             self._failed(item, MODEL, str(exc), exc)
-            raise ModelFailure(f"model error: {exc}") from None
+            raise ModelFailure(f"model error: {printable(str(exc))}") from None
         self._keep(item, comp)
         item.stash[completion_key] = comp
         if case.suite.judge is not None:
@@ -424,7 +425,7 @@ class Runner:
             # that cannot grade (invalid_judge_rate)
             kind = JUDGE_MODEL if graded.failure is not None else JUDGE
             self._failed(item, kind, graded.error, graded.failure)
-            raise JudgeFailure(graded.error)
+            raise JudgeFailure(printable(graded.error))
         # the judge's scorers read the verdict from the answer they score
         comp = dataclasses.replace(comp, metadata={**comp.metadata, VERDICT: graded})
         item.stash[completion_key] = comp
@@ -460,7 +461,7 @@ class Runner:
         if graded.error is not None:
             kind = JUDGE_MODEL if graded.failure is not None else JUDGE
             self._failed(item, kind, graded.error, graded.failure)
-            raise JudgeFailure(graded.error)
+            raise JudgeFailure(printable(graded.error))
         item.stash[completion_key] = dataclasses.replace(
             comp, metadata={**comp.metadata, "rubrics": verdicts}
         )
@@ -472,9 +473,11 @@ class Runner:
         or is down), stop the session after this item instead of failing every sample."""
         fatal = exc.fatal if exc is not None else None
         rejected = exc is not None and not exc.retryable and 400 <= (exc.status or 0) < 500
-        self._update(item, error=why[:2000], error_kind=kind, stopped=fatal, rejected=rejected)
+        # the reason quotes the server or the judge: untrusted text, escaped where it is made
+        why = printable(why)[:2000]
+        self._update(item, error=why, error_kind=kind, stopped=fatal, rejected=rejected)
         if fatal is not None:
-            item.session.shouldstop = f"llmeval: {exc}"
+            item.session.shouldstop = f"llmeval: {printable(str(exc))}"
 
     # -- results and scores ----------------------------------------------------------------
     def result(self, item: pytest.Item) -> SampleResult:
@@ -556,7 +559,7 @@ class Runner:
                 try:
                     score = info.fn(case.sample, comp)
                 except Exception as exc:
-                    why = f"scorer {info.name!r} raised {type(exc).__name__}: {exc}"
+                    why = printable(f"scorer {info.name!r} raised {type(exc).__name__}: {exc}")
                     self._failed(item, SCORER, why)
                     self._update(item, scored_at=(started, time.time()))
                     return ScorerFailure(f"[{case.suite.name}] {case.sample.id}: {why}")
@@ -570,7 +573,7 @@ class Runner:
         self._update(item, passed=not failing, scored_at=(started, time.time()))
         item.user_properties.append(("llmeval.passed", not failing))
         if result.expected is not None:
-            item.user_properties.append(("llmeval.expected", result.expected))
+            item.user_properties.append(("llmeval.expected", printable(result.expected)))
         if not failing:
             return None
         return SampleMiss(summary.miss_message(case, self.final_result(item), failing))

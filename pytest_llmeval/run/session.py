@@ -41,6 +41,7 @@ from pytest_llmeval.run.runner import (
 from pytest_llmeval.store.results import Results, Run
 from pytest_llmeval.store.storage import new_run_id
 from pytest_llmeval.suite import Suite
+from pytest_llmeval.untrusted import printable
 
 __all__ = [
     "EvalSession",
@@ -271,7 +272,9 @@ class EvalSession:
             for when, key, content in getattr(item, "_report_sections", [])
         ]
         when = cast(Literal["setup", "call", "teardown"], call.when)
-        message = str(call.excinfo.value)
+        # made of escaped parts already (summary.miss_message, the runner's errors): this
+        # only guards what -v, -rA, JUnit and json-report show against a part that was not
+        message = printable(str(call.excinfo.value), block=True)
         outcome: Literal["failed", "skipped"] = "failed"
         longrepr: Any = message
         unsent = call.excinfo.errisinstance(SampleUnsent)
@@ -330,7 +333,7 @@ class EvalSession:
             return report
         if call.when == "setup" and report.failed:
             if not result.error:
-                why = str(call.excinfo.value if call.excinfo else "setup failed")
+                why = printable(str(call.excinfo.value if call.excinfo else "setup failed"))
                 result = result.with_(error=why[:2000], error_kind=TEST)
         elif call.when != "call":
             return report

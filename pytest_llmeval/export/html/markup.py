@@ -1,7 +1,8 @@
 """The small pieces every part of the HTML report is made of: escaping, element ids, badges,
 clipped ``<pre>`` blocks and the formatting of values shared by several sections.
 
-Every text that comes from a run goes through :func:`_e` (or :func:`_pre`, which calls it)."""
+Every text that comes from a run goes through :func:`_e` (or :func:`_pre`, which calls it):
+markup and control characters escaped."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from typing import Any
 from pytest_llmeval.export.summary import fmt
 from pytest_llmeval.result import SampleResult
 from pytest_llmeval.stats import finite
+from pytest_llmeval.untrusted import printable
 
 MAX_TEXT = 6000  # characters of a prompt message, output or expected shown per sample
 
 
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    # markup escaped for the browser, control characters for whoever reads the file as text
+    # (and for XML tools: most C0 controls are not allowed in XHTML)
+    return escape(printable("" if value is None else str(value), block=True), quote=True)
 
 
 def _slug(*parts: str) -> str:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.untrusted import valid_text
+
 # Ids become pytest node ids and storage keys: `::` would break node-id selection, and
 # non-ASCII is escaped by parametrize, so only a safe ASCII set is allowed.
 ID_RE = re.compile(r"^[A-Za-z0-9_.\-/]+$")
@@ -199,6 +201,13 @@ def _parse_line(
     record = _json_line(raw.rstrip("\r\n"), name, lineno)
     if not isinstance(record, dict):
         raise DatasetError(f"{name}:{lineno}: expected a JSON object, got {type(record).__name__}")
+    if "\\u" in raw and _SURROGATE_ESCAPE.search(raw):  # cheap test first: most lines pass
+        where = _lone_surrogate(record)
+        if where is not None:
+            raise DatasetError(
+                f"{name}:{lineno}: field {where!r} has a lone surrogate escape (\\ud800-\\udfff), "
+                "which is not text: write the character itself, or both halves of its pair"
+            )
     sid = ids.of(record, name, lineno)
     if sid in seen:
         field = ids.field or "id"
@@ -249,6 +258,26 @@ class _Ids:
 
 
 _raw_decode = json.JSONDecoder().raw_decode
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any, at: str = "") -> str | None:
+    """The dotted path of the first key or string holding a lone surrogate (JSON joins a
+    valid pair into one character), which no UTF-8 database, file or terminal can hold."""
+    if isinstance(value, str):
+        return at if valid_text(value) != value else None
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    for k, v in items:
+        path = f"{at}.{k}" if at else str(k)
+        found = _lone_surrogate(str(k), path) or _lone_surrogate(v, path)
+        if found is not None:
+            return found
+    return None
 
 
 def _json_line(text: str, name: str, lineno: int) -> Any:

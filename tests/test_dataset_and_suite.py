@@ -56,6 +56,23 @@ def test_invalid_utf8_is_a_one_line_error_naming_the_line(tmp_path: Path) -> Non
     )
 
 
+def test_a_lone_surrogate_escape_is_a_one_line_error_naming_the_field(tmp_path: Path) -> None:
+    """JSON's \\ud800 alone is no character: the run would crash writing it to the database."""
+    p = tmp_path / "s.jsonl"
+    p.write_text(
+        '{"id": "a", "x": "\\ud83d\\ude00 a valid pair"}\n'
+        '{"id": "b", "x": {"turns": ["ok", "broken \\uDC00"]}}\n'
+    )
+    with pytest.raises(DatasetError) as err:
+        load_jsonl(p, "t", display="data/s.jsonl")
+    assert str(err.value) == (
+        "data/s.jsonl:2: field 'x.turns.1' has a lone surrogate escape (\\ud800-\\udfff), "
+        "which is not text: write the character itself, or both halves of its pair"
+    )
+    p.write_text('{"id": "a", "x": "\\ud83d\\ude00 a valid pair, \\\\ud800 a backslash"}\n')
+    assert load_jsonl(p, "t")[0]["x"] == "\U0001f600 a valid pair, \\ud800 a backslash"
+
+
 def test_select_is_seeded_stable_and_order_preserving() -> None:
     samples = [Sample(f"s{i}", "t", {}, "x", i) for i in range(50)]
     a = select(samples, 10, seed=1)

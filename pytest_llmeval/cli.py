@@ -432,7 +432,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
-        print("\n".join(calibration.render(report)))
+        _print(calibration.render(report))  # judge errors quote the judge: escaped
     kappa = report.get("kappa")
     return 1 if args.min_kappa is not None and (kappa is None or kappa < args.min_kappa) else 0
 

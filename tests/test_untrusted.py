@@ -4,6 +4,7 @@ server that replies with a hostile corpus, read back from every output."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import re
@@ -14,7 +15,10 @@ from xml.etree import ElementTree
 
 import pytest
 from evalkit import EvalProject, answers, key, lines, qa_records, user_message, write_jsonl
+from llm_server import LLMServer
 
+from pytest_llmeval.models import ModelSettings, create_model
+from pytest_llmeval.models.base import Completion, GenerateParams
 from pytest_llmeval.store.results import Results
 from pytest_llmeval.untrusted import printable, valid_text
 
@@ -291,3 +295,34 @@ def test_a_hostile_judge_reaches_no_output_raw_and_the_database_exactly(
         with Results(project.db) as results:
             rows = results.samples(project.runs()[-1]["id"])
         assert [r.judge.output if r.judge else None for r in rows] == [reply] * 3
+
+
+@pytest.mark.parametrize("transport", ["wire", "sdk"])
+def test_a_reply_and_its_tool_calls_arrive_exactly_but_for_lone_surrogates(
+    llm_server: LLMServer, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a reply enters, on both transports: controls kept, a lone surrogate (which the
+    database could not store) replaced, in the text and in a call's name and arguments."""
+    monkeypatch.setenv("LLMEVAL_OPENAI_TRANSPORT", transport)
+    weather = {
+        "type": "function",
+        "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+    }
+    args = '{"city": "Par\x1b]8;;http://evil\x1b\\is \ud800"}'
+    reply = {"content": HOSTILE, "tool_calls": [{"name": "get_weather", "arguments": args}]}
+    llm_server.configure(script={"replies": {"go": reply}})
+    model = create_model(ModelSettings("openai/test-model", base_url=llm_server.base_url))
+
+    async def ask() -> Completion:
+        try:
+            return await model.agenerate(
+                [{"role": "user", "content": "go"}], GenerateParams(tools=(weather,))
+            )
+        finally:
+            await model.aclose()
+
+    comp = asyncio.run(ask())
+    assert comp.text == STORED
+    assert [(c.name, c.arguments) for c in comp.tool_calls] == [
+        ("get_weather", args.replace("\ud800", "\ufffd"))
+    ]
